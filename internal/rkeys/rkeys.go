@@ -1,0 +1,26 @@
+// Package rkeys names every Redis key that lifecycle owns (asynq's own keys
+// live under "asynq:" and are asynq's business). Keeping them in one file
+// makes it possible to see at a glance what we store, to avoid collisions, and
+// to find every reader and writer of a key by its function name.
+//
+// All keys start with "lifecycle:". Ids are opaque strings chosen by our
+// producers; they are embedded as they are, so they must not be used to
+// build keys before validation (tasks validates them at the edge).
+package rkeys
+
+const prefix = "lifecycle:"
+
+// --- upstream clients ---
+
+// Semaphore is the sorted set of leases that bounds concurrent calls to one
+// upstream system across every worker process (member: holder id, score:
+// lease expiry in unix milliseconds).
+func Semaphore(system string) string { return prefix + "sem:" + system }
+
+// ZohoToken caches the Bigin OAuth access token shared by every worker, keyed
+// by an opaque fingerprint of the client id and refresh token (never the
+// secret itself), so one refresh token mints one access token per expiry.
+func ZohoToken(fingerprint string) string { return prefix + "zoho:token:" + fingerprint }
+
+// ZohoTokenLock is held by the one process that refreshes the token.
+func ZohoTokenLock(fingerprint string) string { return prefix + "zoho:token-lock:" + fingerprint }
