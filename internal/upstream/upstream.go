@@ -1,0 +1,101 @@
+// Package upstream holds what every upstream client (Artifi, Zoho Bigin,
+// IBM BPM) shares: the HTTP client they are built on, the limiter that bounds
+// their concurrency across processes, and the reading of HTTP-level failures
+// (status codes, Retry-After) into errclass classes. System-specific bodies
+// and codes are decoded by each client's own package.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+)
+
+// Defaults for every client; a client's Config may override them.
+const (
+	TimeoutDefault      = 30 * time.Second
+	MaxConnsDefault     = 16
+)
+
+// Limiter bounds concurrent calls to one upstream system. Acquire blocks until
+// a slot is free or ctx ends; release must be called exactly once.
+type Limiter interface {
+	Acquire(ctx context.Context) (release func(), err error)
+}
+
+// NoLimit is a Limiter that never waits.
+type NoLimit struct{}
+
+func (NoLimit) Acquire(context.Context) (func(), error) { return func() {}, nil }
+
+// NewHTTPClient returns a client with a request timeout and a bounded
+// connection pool, so that a slow upstream cannot pile up sockets.
+func NewHTTPClient(timeout time.Duration, maxConns int) *http.Client {
+	if timeout <= 0 {
+		timeout = TimeoutDefault
+	}
+	if maxConns <= 0 {
+		maxConns = MaxConnsDefault
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxConnsPerHost = maxConns
+	tr.MaxIdleConnsPerHost = maxConns
+	tr.ResponseHeaderTimeout = timeout
+	return &http.Client{Timeout: timeout, Transport: tr}
+}
+
+// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+// It returns 0 when the header is absent or unreadable.
+func ParseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(h); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// ClassifyStatus turns an HTTP status that the system-specific decoding did
+// not explain into a classified error: 429 is throttling (with its
+// Retry-After), 5xx and 408 are retryable, other 4xx are permanent (our
+// request is wrong, repeating it will not help).
+func ClassifyStatus(err error, resp *http.Response, now time.Time) error {
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return errclass.Throttled(err, ParseRetryAfter(resp.Header.Get("Retry-After"), now))
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
+		return errclass.RetryAfter(err, ParseRetryAfter(resp.Header.Get("Retry-After"), now))
+	case resp.StatusCode >= 400:
+		return errclass.AsPermanent(err)
+	}
+	return err
+}
+
+// ClassifyTransport classifies an error from http.Client.Do: the caller's own
+// cancellation is passed through unchanged, everything else (resets, refused
+// connections, timeouts) is retryable.
+func ClassifyTransport(ctx context.Context, system string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%s: timeout: %w", system, err)
+	}
+	return fmt.Errorf("%s: transport: %w", system, err)
+}
