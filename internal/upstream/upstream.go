@@ -20,8 +20,8 @@ import (
 
 // Defaults for every client; a client's Config may override them.
 const (
-	TimeoutDefault      = 30 * time.Second
-	MaxConnsDefault     = 16
+	TimeoutDefault  = 30 * time.Second
+	MaxConnsDefault = 16
 )
 
 // Limiter bounds concurrent calls to one upstream system. Acquire blocks until
