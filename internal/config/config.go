@@ -1,0 +1,424 @@
+// Package config reads lifecycle's settings from flags and LIFECYCLE_*
+// environment variables (flags win), validates them, and reports the first
+// bad value as one line naming the flag or variable that holds it.
+//
+// Secrets (keys, passwords, tokens) are of type Secret, which never prints
+// its value, and can also come from files through a VAR_FILE variable, as
+// container platforms mount them.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Defaults, applied when neither a flag nor a variable sets a value.
+const (
+	HTTPAddrDefault        = "127.0.0.1:8080"
+	LogLevelDefault        = "info"
+	LogFormatDefault       = "json"
+	ConcurrencyDefault     = 10
+	ShutdownTimeoutDefault = 25 * time.Second // under Kubernetes' 30 s grace period
+	StorageDefault         = "file://./.lifecycle/storage"
+	UpstreamLimitDefault   = 8
+)
+
+// Secret is a credential. Its String and GoString hide the value so that a
+// config struct can be logged or printed without leaking it.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+func (s Secret) GoString() string             { return s.String() }
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Value returns the secret itself, for the one place that sends it upstream.
+func (s Secret) Value() string { return string(s) }
+
+// Config is every setting of every subcommand; each subcommand binds only the
+// fields it uses.
+type Config struct {
+	RedisURL        string // empty in dev: embedded Redis
+	Redis           asynq.RedisConnOpt
+	HTTPAddr        string
+	Storage         string
+	S3AccessKey     Secret
+	S3SecretKey     Secret
+	LogLevel        string
+	LogFormat       string
+	Concurrency     int
+	Queues          map[string]int
+	ShutdownTimeout time.Duration
+	ScheduleFile    string
+
+	Artifi Artifi
+	Bigin  Bigin
+	BPM    BPM
+}
+
+type Artifi struct {
+	URL         string
+	WebsiteID   int
+	ClientKey   Secret
+	Concurrency int
+}
+
+type Bigin struct {
+	AccountsURL  string
+	APIDomain    string
+	DataCenter   string
+	ClientID     string
+	ClientSecret Secret
+	RefreshToken Secret
+	Concurrency  int
+}
+
+type BPM struct {
+	URL         string
+	Username    string
+	Password    Secret
+	Concurrency int
+}
+
+// Configured reports whether the worker may call Artifi.
+func (a Artifi) Configured() bool { return a.URL != "" }
+
+// Configured reports whether the worker may call Bigin.
+func (b Bigin) Configured() bool { return b.ClientID != "" }
+
+// Configured reports whether the worker may call IBM BPM.
+func (b BPM) Configured() bool { return b.URL != "" }
+
+// Error is a bad setting: Name is the flag (--x) or variable (LIFECYCLE_X)
+// the value came from.
+type Error struct {
+	Name    string
+	Problem string
+}
+
+func (e *Error) Error() string { return e.Name + ": " + e.Problem }
+
+// ErrHelp is returned when the user asked for --help; usage was printed.
+var ErrHelp = flag.ErrHelp
+
+// setting binds one flag and its environment variable to a field.
+type setting struct {
+	flag   string
+	env    string
+	usage  string
+	def    string
+	secret bool // also read ENV_FILE
+	set    func(c *Config, v string) error
+}
+
+// Group selects the settings a subcommand understands.
+type Group int
+
+const (
+	GroupRedis Group = 1 << iota
+	GroupHTTP
+	GroupStorage
+	GroupWorker
+	GroupUpstream
+	GroupSchedule
+	GroupLog
+)
+
+// Parse reads args (flags after the subcommand) and env into a Config.
+// Only the settings of the given groups are accepted. On --help it prints
+// usage to out and returns ErrHelp.
+func Parse(name, summary string, groups Group, args []string, env func(string) string, out io.Writer) (*Config, []string, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	var active []setting
+	vals := map[string]*string{}
+	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog} {
+		if groups&g == 0 {
+			continue
+		}
+		for _, s := range settings[g] {
+			active = append(active, s)
+			v := new(string)
+			vals[s.flag] = v
+			usage := s.usage + " (env " + s.env
+			if s.secret {
+				usage += ", or " + s.env + "_FILE"
+			}
+			usage += ")"
+			fs.StringVar(v, s.flag, s.def, usage)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: lifecycle %s [flags]\n\n%s\n\nFlags (a flag wins over its environment variable):\n", name, summary)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, ErrHelp
+		}
+		return nil, nil, &Error{Name: name, Problem: err.Error()}
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	for _, s := range active {
+		raw, from := *vals[s.flag], "--"+s.flag
+		if !explicit[s.flag] {
+			if v, ok, err := fromEnv(s, env); err != nil {
+				return nil, nil, err
+			} else if ok {
+				raw, from = v, s.env
+			}
+		}
+		if err := s.set(c, strings.TrimSpace(raw)); err != nil {
+			return nil, nil, &Error{Name: from, Problem: err.Error()}
+		}
+	}
+	return c, fs.Args(), nil
+}
+
+func fromEnv(s setting, env func(string) string) (string, bool, error) {
+	if v := env(s.env); v != "" {
+		return v, true, nil
+	}
+	if !s.secret {
+		return "", false, nil
+	}
+	path := env(s.env + "_FILE")
+	if path == "" {
+		return "", false, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// The path is configuration, not a secret; the content is never shown.
+		return "", false, &Error{Name: s.env + "_FILE", Problem: "cannot read secret file: " + errors.Unwrap(err).Error()}
+	}
+	return strings.TrimRight(string(b), "\r\n"), true, nil
+}
+
+var settings = map[Group][]setting{
+	GroupRedis: {{
+		flag: "redis-url", env: "LIFECYCLE_REDIS_URL",
+		usage: "Redis to use: redis://[:password@]host:port[/db], rediss://..., or redis-sentinel://[:password@]host1:port1[,host2:port2]/?master=name",
+		set: func(c *Config, v string) error {
+			c.RedisURL = v
+			if v == "" {
+				return nil // checked by RequireRedis where a Redis is mandatory
+			}
+			opt, err := ParseRedisURL(v)
+			c.Redis = opt
+			return err
+		},
+	}},
+	GroupHTTP: {{
+		flag: "http-addr", env: "LIFECYCLE_HTTP_ADDR", def: HTTPAddrDefault,
+		usage: "host:port the HTTP server (health, readiness, metrics) listens on",
+		set: func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port, got %q", v)
+			}
+			c.HTTPAddr = v
+			return nil
+		},
+	}},
+	GroupStorage: {
+		{flag: "storage", env: "LIFECYCLE_STORAGE", def: StorageDefault,
+			usage: "object storage: file:///path or s3://bucket?endpoint=host:port&region=r&secure=false",
+			set: func(c *Config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "file" && u.Scheme != "s3") {
+					return fmt.Errorf("want file:///path or s3://bucket?endpoint=host:port, got %q", redactURL(v))
+				}
+				c.Storage = v
+				return nil
+			}},
+		{flag: "s3-access-key", env: "LIFECYCLE_S3_ACCESS_KEY", secret: true, usage: "S3 access key",
+			set: func(c *Config, v string) error { c.S3AccessKey = Secret(v); return nil }},
+		{flag: "s3-secret-key", env: "LIFECYCLE_S3_SECRET_KEY", secret: true, usage: "S3 secret key",
+			set: func(c *Config, v string) error { c.S3SecretKey = Secret(v); return nil }},
+	},
+	GroupWorker: {
+		{flag: "concurrency", env: "LIFECYCLE_CONCURRENCY", def: strconv.Itoa(ConcurrencyDefault),
+			usage: "tasks processed at once by this worker",
+			set:   func(c *Config, v string) error { return positiveInt(v, &c.Concurrency) }},
+		{flag: "queues", env: "LIFECYCLE_QUEUES",
+			usage: "queue weights as name=weight,... (default: the producer contract's weights)",
+			set: func(c *Config, v string) error {
+				q, err := ParseQueues(v)
+				c.Queues = q
+				return err
+			}},
+		{flag: "shutdown-timeout", env: "LIFECYCLE_SHUTDOWN_TIMEOUT", def: ShutdownTimeoutDefault.String(),
+			usage: "on SIGTERM, how long running tasks may finish before they are handed back to the queue",
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 {
+					return fmt.Errorf("want a positive duration such as 25s, got %q", v)
+				}
+				c.ShutdownTimeout = d
+				return nil
+			}},
+	},
+	GroupUpstream: {
+		{flag: "artifi-url", env: "LIFECYCLE_ARTIFI_URL", usage: "Artifi API base URL (empty: Artifi tasks are dead-lettered as not configured)",
+			set: func(c *Config, v string) error { c.Artifi.URL = v; return httpURL(v) }},
+		{flag: "artifi-website-id", env: "LIFECYCLE_ARTIFI_WEBSITE_ID", usage: "Artifi websiteId",
+			set: func(c *Config, v string) error { return optionalInt(v, &c.Artifi.WebsiteID) }},
+		{flag: "artifi-client-key", env: "LIFECYCLE_ARTIFI_CLIENT_KEY", secret: true, usage: "Artifi webApiClientKey",
+			set: func(c *Config, v string) error { c.Artifi.ClientKey = Secret(v); return nil }},
+		{flag: "artifi-concurrency", env: "LIFECYCLE_ARTIFI_CONCURRENCY", def: strconv.Itoa(UpstreamLimitDefault), usage: "calls to Artifi at once, across all workers",
+			set: func(c *Config, v string) error { return positiveInt(v, &c.Artifi.Concurrency) }},
+		{flag: "bigin-accounts-url", env: "LIFECYCLE_BIGIN_ACCOUNTS_URL", usage: "Zoho accounts server (default: from --bigin-data-center)",
+			set: func(c *Config, v string) error { c.Bigin.AccountsURL = v; return httpURL(v) }},
+		{flag: "bigin-api-domain", env: "LIFECYCLE_BIGIN_API_DOMAIN", usage: "Zoho API domain (default: from --bigin-data-center)",
+			set: func(c *Config, v string) error { c.Bigin.APIDomain = v; return httpURL(v) }},
+		{flag: "bigin-data-center", env: "LIFECYCLE_BIGIN_DATA_CENTER", def: "us", usage: "Zoho data centre: us, eu, in, au, jp, cn, sa, ca",
+			set: func(c *Config, v string) error {
+				if !slices.Contains([]string{"us", "eu", "in", "au", "jp", "cn", "sa", "ca"}, v) {
+					return fmt.Errorf("unknown data centre %q (want us, eu, in, au, jp, cn, sa or ca)", v)
+				}
+				c.Bigin.DataCenter = v
+				return nil
+			}},
+		{flag: "bigin-client-id", env: "LIFECYCLE_BIGIN_CLIENT_ID", usage: "Zoho OAuth client id (empty: Bigin tasks are dead-lettered as not configured)",
+			set: func(c *Config, v string) error { c.Bigin.ClientID = v; return nil }},
+		{flag: "bigin-client-secret", env: "LIFECYCLE_BIGIN_CLIENT_SECRET", secret: true, usage: "Zoho OAuth client secret",
+			set: func(c *Config, v string) error { c.Bigin.ClientSecret = Secret(v); return nil }},
+		{flag: "bigin-refresh-token", env: "LIFECYCLE_BIGIN_REFRESH_TOKEN", secret: true, usage: "Zoho OAuth refresh token",
+			set: func(c *Config, v string) error { c.Bigin.RefreshToken = Secret(v); return nil }},
+		{flag: "bigin-concurrency", env: "LIFECYCLE_BIGIN_CONCURRENCY", def: "5", usage: "calls to Bigin at once, across all workers (Zoho's per-org limit is 5-25)",
+			set: func(c *Config, v string) error { return positiveInt(v, &c.Bigin.Concurrency) }},
+		{flag: "bpm-url", env: "LIFECYCLE_BPM_URL", usage: "IBM BPM base URL (empty: BPM tasks are dead-lettered as not configured)",
+			set: func(c *Config, v string) error { c.BPM.URL = v; return httpURL(v) }},
+		{flag: "bpm-username", env: "LIFECYCLE_BPM_USERNAME", usage: "IBM BPM user for Basic auth",
+			set: func(c *Config, v string) error { c.BPM.Username = v; return nil }},
+		{flag: "bpm-password", env: "LIFECYCLE_BPM_PASSWORD", secret: true, usage: "IBM BPM password",
+			set: func(c *Config, v string) error { c.BPM.Password = Secret(v); return nil }},
+		{flag: "bpm-concurrency", env: "LIFECYCLE_BPM_CONCURRENCY", def: strconv.Itoa(UpstreamLimitDefault), usage: "calls to IBM BPM at once, across all workers",
+			set: func(c *Config, v string) error { return positiveInt(v, &c.BPM.Concurrency) }},
+	},
+	GroupSchedule: {{
+		flag: "schedule", env: "LIFECYCLE_SCHEDULE_FILE",
+		usage: "periodic tasks file, re-read while running (empty: the built-in schedule)",
+		set:   func(c *Config, v string) error { c.ScheduleFile = v; return nil },
+	}},
+	GroupLog: {
+		{flag: "log-level", env: "LIFECYCLE_LOG_LEVEL", def: LogLevelDefault, usage: "debug, info, warn or error",
+			set: func(c *Config, v string) error {
+				if !slices.Contains([]string{"debug", "info", "warn", "error"}, v) {
+					return fmt.Errorf("unknown level %q (want debug, info, warn or error)", v)
+				}
+				c.LogLevel = v
+				return nil
+			}},
+		{flag: "log-format", env: "LIFECYCLE_LOG_FORMAT", def: LogFormatDefault, usage: "json or console",
+			set: func(c *Config, v string) error {
+				if v != "json" && v != "console" {
+					return fmt.Errorf("unknown format %q (want json or console)", v)
+				}
+				c.LogFormat = v
+				return nil
+			}},
+	},
+}
+
+// ParseRedisURL accepts the schemes asynq.ParseRedisURI understands that make
+// sense for a worker, with a message that says what was expected.
+func ParseRedisURL(v string) (asynq.RedisConnOpt, error) {
+	u, err := url.Parse(v)
+	if err != nil {
+		return nil, fmt.Errorf("not a URL: %q", redactURL(v))
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "redis-sentinel":
+	default:
+		return nil, fmt.Errorf("unsupported scheme %q (want redis://, rediss:// or redis-sentinel://)", u.Scheme)
+	}
+	opt, err := asynq.ParseRedisURI(v)
+	if err != nil {
+		// asynq's message can quote the URL, password included: keep our own.
+		return nil, fmt.Errorf("cannot parse %q: want redis://[:password@]host:port[/db]", redactURL(v))
+	}
+	return opt, nil
+}
+
+// ParseQueues reads "name=weight,name=weight". Empty means the defaults.
+func ParseQueues(v string) (map[string]int, error) {
+	if v == "" {
+		return nil, nil
+	}
+	q := map[string]int{}
+	for part := range strings.SplitSeq(v, ",") {
+		name, w, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(w)
+		if !ok || name == "" || err != nil || n <= 0 {
+			return nil, fmt.Errorf("want name=weight with a positive weight, got %q", part)
+		}
+		q[name] = n
+	}
+	return q, nil
+}
+
+// RequireRedis is for subcommands that have no embedded Redis.
+func (c *Config) RequireRedis() error {
+	if c.Redis == nil {
+		return &Error{Name: "LIFECYCLE_REDIS_URL", Problem: "required (or --redis-url)"}
+	}
+	return nil
+}
+
+// RedisDisplay is the Redis address without its password, for logs.
+func (c *Config) RedisDisplay() string { return redactURL(c.RedisURL) }
+
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "(unparseable)"
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	return u.String()
+}
+
+func positiveInt(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("want a positive integer, got %q", v)
+	}
+	*dst = n
+	return nil
+}
+
+func optionalInt(v string, dst *int) error {
+	if v == "" {
+		return nil
+	}
+	return positiveInt(v, dst)
+}
+
+func httpURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("want an http:// or https:// URL, got %q", redactURL(v))
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseErrorsNameTheSource(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bogus redis scheme from env", nil, map[string]string{"LIFECYCLE_REDIS_URL": "bogus://x"},
+			`LIFECYCLE_REDIS_URL: unsupported scheme "bogus" (want redis://, rediss:// or redis-sentinel://)`},
+		{"bogus redis scheme from flag", []string{"--redis-url", "http://x"}, nil,
+			`--redis-url: unsupported scheme "http" (want redis://, rediss:// or redis-sentinel://)`},
+		{"flag wins over env", []string{"--concurrency", "0"}, map[string]string{"LIFECYCLE_CONCURRENCY": "4"},
+			`--concurrency: want a positive integer, got "0"`},
+		{"http addr", nil, map[string]string{"LIFECYCLE_HTTP_ADDR": "8080"},
+			`LIFECYCLE_HTTP_ADDR: want host:port, got "8080"`},
+		{"storage scheme", nil, map[string]string{"LIFECYCLE_STORAGE": "ftp://x"},
+			`LIFECYCLE_STORAGE: want file:///path or s3://bucket?endpoint=host:port, got "ftp://x"`},
+		{"log level", nil, map[string]string{"LIFECYCLE_LOG_LEVEL": "loud"},
+			`LIFECYCLE_LOG_LEVEL: unknown level "loud" (want debug, info, warn or error)`},
+		{"queues", nil, map[string]string{"LIFECYCLE_QUEUES": "merge=6,default"},
+			`LIFECYCLE_QUEUES: want name=weight with a positive weight, got "default"`},
+		{"missing secret file", nil, map[string]string{"LIFECYCLE_BPM_PASSWORD_FILE": "/nonexistent/pw"},
+			`LIFECYCLE_BPM_PASSWORD_FILE: cannot read secret file: no such file or directory`},
+		{"password never echoed", nil, map[string]string{"LIFECYCLE_REDIS_URL": "redis://:hunter2@host:notaport"},
+			`LIFECYCLE_REDIS_URL: not a URL: "(unparseable)"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Parse("worker", "", ^Group(0), tt.args, envOf(tt.env), io.Discard)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want a *config.Error", err)
+			}
+			if diff := cmp.Diff(tt.want, err.Error()); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error leaks the password: %s", err)
+			}
+		})
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte("s3cr3t-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, rest, err := Parse("worker", "", ^Group(0),
+		[]string{"--concurrency", "3", "extra"},
+		envOf(map[string]string{
+			"LIFECYCLE_CONCURRENCY":            "7", // the flag wins
+			"LIFECYCLE_REDIS_URL":              "redis://:pw@127.0.0.1:6390/2",
+			"LIFECYCLE_QUEUES":                 "merge=6,default=3",
+			"LIFECYCLE_S3_SECRET_KEY_FILE":     keyFile,
+			"LIFECYCLE_SHUTDOWN_TIMEOUT":       "3s",
+			"LIFECYCLE_ARTIFI_CLIENT_KEY":      "from-env",
+			"LIFECYCLE_ARTIFI_CLIENT_KEY_FILE": keyFile, // the variable itself wins over its file
+		}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{
+		"concurrency": c.Concurrency, "queues": c.Queues, "s3 secret": c.S3SecretKey.Value(),
+		"artifi key": c.Artifi.ClientKey.Value(), "shutdown": c.ShutdownTimeout, "rest": rest,
+		"http": c.HTTPAddr, "redis shown": c.RedisDisplay(), "storage": c.Storage,
+	}
+	want := map[string]any{
+		"concurrency": 3, "queues": map[string]int{"merge": 6, "default": 3}, "s3 secret": "s3cr3t-from-file",
+		"artifi key": "from-env", "shutdown": 3 * time.Second, "rest": []string{"extra"},
+		"http": HTTPAddrDefault, "redis shown": "redis://redacted@127.0.0.1:6390/2", "storage": StorageDefault,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	c := Config{S3SecretKey: "topsecret", BPM: BPM{Password: "topsecret"}}
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%v", c.BPM.Password)} {
+		if strings.Contains(s, "topsecret") {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+}
+
+func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
+	var out strings.Builder
+	_, _, err := Parse("worker", "Runs tasks.", ^Group(0), []string{"--help"}, envOf(nil), &out)
+	if !errors.Is(err, ErrHelp) {
+		t.Fatalf("err = %v, want ErrHelp", err)
+	}
+	for _, group := range settings {
+		for _, s := range group {
+			if !strings.Contains(out.String(), "-"+s.flag) || !strings.Contains(out.String(), s.env) {
+				t.Errorf("help lacks --%s / %s", s.flag, s.env)
+			}
+		}
+	}
+}
