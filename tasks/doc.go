@@ -1,0 +1,31 @@
+// Package tasks is the producer contract of the lifecycle worker: the task
+// type names, their payloads, how each is enqueued, and a small client for
+// producers such as checkout. It imports asynq and the standard library only,
+// so a producer can depend on it without pulling in the worker.
+//
+// # Rules for changing this package
+//
+//   - A type string (TypePhotoDelete, ...) is never renamed in place: tasks
+//     already queued carry it, and a worker that no longer knows it would let
+//     them fail. Add a new type and retire the old one after its queue drains.
+//   - A payload field may be added only if an older worker can safely ignore
+//     it (the worker does not reject unknown fields, see Decode). A change of
+//     meaning is a new type.
+//   - Enqueue options (queue, retries, timeout, retention, task id) are decided
+//     here, per type, in one spec value; producers do not pick them.
+//
+// # Deduplication
+//
+// Every task gets a deterministic asynq TaskID computed from its payload (see
+// PhotoDeletePayload.TaskID and UserMergePayload.TaskID). asynq refuses a
+// second task with the same id in the same queue while the first exists in any
+// state: pending, scheduled, active, retry, archived (dead-lettered) or
+// completed within its Retention. Client reports such a refusal as success
+// with Result.Duplicate set, so a checkout retry or a double click is not an
+// error and yields one task. Outside that window a new task is enqueued; the
+// worker's handlers are idempotent, which is the last line of defence.
+//
+// One consequence to know: while a task sits in the archive (it failed for
+// good), the same request is reported as a duplicate and is not retried.
+// Re-run the archived task (asynq Inspector.RunTask) instead of re-enqueueing.
+package tasks
