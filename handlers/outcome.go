@@ -1,0 +1,140 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+)
+
+// note lets a handler tell the outcome middleware what its task targeted, so
+// that logs and metrics can be broken down by upstream system.
+type note struct{ system string }
+
+type noteKey struct{}
+
+// SetSystem records the upstream system a task acts on ("artifi-v4",
+// "storage", ...), for the outcome log line and metrics.
+func SetSystem(ctx context.Context, system string) {
+	if n, ok := ctx.Value(noteKey{}).(*note); ok {
+		n.system = system
+	}
+}
+
+// Outcomes is the middleware that turns a handler's classified error into
+// asynq's behaviour, and records one log line and one metric per attempt.
+// It is the only place that decides:
+//
+//   - nil: succeeded.
+//   - errclass.AlreadyGone: succeeded, recorded as already_gone.
+//   - errclass.Permanent or asynq.SkipRetry: archived at once (dead letter).
+//   - anything else: retried (the server's RetryDelayFunc reads any delay the
+//     upstream asked for), or archived once retries are exhausted.
+//   - the worker shutting down: handed back to the queue, recorded as
+//     interrupted.
+//
+// A panic becomes a retryable error naming file and line, so that the outcome
+// is still logged and counted.
+func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time) asynq.MiddlewareFunc {
+	return func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+			n := &note{}
+			ctx = context.WithValue(ctx, noteKey{}, n)
+			start := now()
+			err := safely(ctx, next, t)
+			elapsed := now().Sub(start)
+
+			retried, _ := asynq.GetRetryCount(ctx)
+			maxRetry, _ := asynq.GetMaxRetry(ctx)
+			outcome, ret := decide(ctx, err, retried, maxRetry)
+
+			system := n.system
+			if system == "" {
+				system = "none"
+			}
+			m.Outcomes.WithLabelValues(t.Type(), system, outcome).Inc()
+			m.Duration.WithLabelValues(t.Type(), outcome).Observe(elapsed.Seconds())
+
+			id, _ := asynq.GetTaskID(ctx)
+			queue, _ := asynq.GetQueueName(ctx)
+			ev := log.Info()
+			switch outcome {
+			case metrics.OutcomeRetried, metrics.OutcomeInterrupted:
+				ev = log.Warn()
+			case metrics.OutcomeDeadLettered:
+				ev = log.Error()
+			}
+			ev = ev.Str("task_id", id).Str("type", t.Type()).Str("queue", queue).
+				Int("attempt", retried+1).Int("max_retry", maxRetry).
+				Dur("duration", elapsed).Str("outcome", outcome).Str("system", system)
+			if err != nil {
+				ev = ev.Str("error_class", string(classOf(err))).Err(err)
+				if d, ok := errclass.Delay(err); ok && outcome == metrics.OutcomeRetried {
+					ev = ev.Dur("retry_in", d)
+				}
+			}
+			ev.Msg("task " + outcome)
+			return ret
+		})
+	}
+}
+
+// decide maps a handler's result to an outcome and to the error asynq sees.
+func decide(ctx context.Context, err error, retried, maxRetry int) (string, error) {
+	switch {
+	case err == nil:
+		return metrics.OutcomeSucceeded, nil
+	case errclass.Of(err) == errclass.AlreadyGone:
+		return metrics.OutcomeAlreadyGone, nil
+	case errors.Is(err, asynq.SkipRetry):
+		return metrics.OutcomeDeadLettered, err
+	case errclass.Of(err) == errclass.Permanent:
+		return metrics.OutcomeDeadLettered, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// asynq cancels a task's context when the worker shuts down (and on
+		// CancelProcessing); the task is handed back, not failed.
+		return metrics.OutcomeInterrupted, err
+	case retried >= maxRetry:
+		// asynq archives a task whose retries are spent, throttled or not.
+		return metrics.OutcomeDeadLettered, err
+	default:
+		return metrics.OutcomeRetried, err
+	}
+}
+
+func classOf(err error) errclass.Class {
+	if errors.Is(err, asynq.SkipRetry) {
+		return errclass.Permanent
+	}
+	return errclass.Of(err)
+}
+
+func safely(ctx context.Context, h asynq.Handler, t *asynq.Task) (err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			_, file, line, _ := runtime.Caller(2)
+			err = fmt.Errorf("panic [%s:%d]: %v", file, line, x)
+		}
+	}()
+	return h.ProcessTask(ctx, t)
+}
+
+// RetryDelay is the server's RetryDelayFunc: the upstream's own delay
+// (Retry-After) when it gave one, asynq's default backoff otherwise.
+func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if d, ok := errclass.Delay(err); ok {
+		return d
+	}
+	return asynq.DefaultRetryDelayFunc(n, err, t)
+}
+
+// IsFailure is the server's IsFailure: a rate limit is retried without
+// spending the task's retry budget.
+func IsFailure(err error) bool { return !errclass.IsThrottled(err) }

@@ -1,0 +1,158 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+)
+
+// syncBuffer collects log lines written from the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		m := map[string]any{}
+		if json.Unmarshal([]byte(l), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestOutcomes runs each kind of handler result through a real asynq server
+// and checks what an operator would see: the task's state in the queue and
+// the one outcome line in the log.
+func TestOutcomes(t *testing.T) {
+	mr := miniredis.RunT(t)
+	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
+	reg := metrics.New(nil)
+	logs := &syncBuffer{}
+	log := zerolog.New(logs)
+
+	results := map[string]func(ctx context.Context) error{
+		"ok":        func(context.Context) error { return nil },
+		"gone":      func(context.Context) error { return errclass.AsGone(errors.New("photo 327 already deleted")) },
+		"permanent": func(context.Context) error { return errclass.AsPermanent(errors.New("invalid module")) },
+		"transient": func(context.Context) error { return errors.New("connection reset") },
+		"later":     func(context.Context) error { return errclass.RetryAfter(errors.New("503"), time.Hour) },
+		"throttled": func(context.Context) error { return errclass.Throttled(errors.New("429"), time.Hour) },
+		"exhausted": func(context.Context) error { return errors.New("still down") },
+		"panics":    func(context.Context) error { panic("nil map") },
+	}
+	mux := asynq.NewServeMux()
+	mux.Use(Outcomes(log, reg.Tasks, time.Now))
+	for typ, f := range results {
+		mux.HandleFunc(typ, func(ctx context.Context, _ *asynq.Task) error {
+			SetSystem(ctx, "test-system")
+			return f(ctx)
+		})
+	}
+	srv := NewServer(ServerParams{Redis: redis, Concurrency: 4, Queues: map[string]int{"default": 1}, ShutdownTimeout: time.Second, Log: zerolog.Nop()})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+
+	client := asynq.NewClient(redis)
+	defer client.Close()
+	ids := map[string]string{}
+	for typ := range results {
+		retries := 5
+		if typ == "exhausted" {
+			retries = 0
+		}
+		info, err := client.Enqueue(asynq.NewTask(typ, nil), asynq.MaxRetry(retries), asynq.Retention(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[typ] = info.ID
+	}
+
+	type seen struct {
+		State   string
+		Retried int
+		Outcome string
+		Class   string
+	}
+	want := map[string]seen{
+		"ok":        {"completed", 0, "succeeded", ""},
+		"gone":      {"completed", 0, "already_gone", "already_gone"},
+		"permanent": {"archived", 0, "dead_lettered", "permanent"},
+		"transient": {"retry", 1, "retried", "retry"},
+		"later":     {"retry", 1, "retried", "retry"},
+		"throttled": {"retry", 0, "retried", "retry"}, // a rate limit spends no retry
+		"exhausted": {"archived", 0, "dead_lettered", "retry"},
+		"panics":    {"retry", 1, "retried", "retry"},
+	}
+	inspector := asynq.NewInspector(redis)
+	defer inspector.Close()
+	got := map[string]seen{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		for _, l := range logs.lines() {
+			typ, _ := l["type"].(string)
+			if _, ok := want[typ]; !ok || got[typ].Outcome != "" {
+				continue
+			}
+			info, err := inspector.GetTaskInfo("default", ids[typ])
+			if err != nil {
+				continue // the state change may land just after the log line
+			}
+			class, _ := l["error_class"].(string)
+			got[typ] = seen{info.State.String(), info.Retried, l["outcome"].(string), class}
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+
+	later, _ := inspector.GetTaskInfo("default", ids["later"])
+	if wait := time.Until(later.NextProcessAt); wait < 50*time.Minute {
+		t.Errorf("Retry-After of 1h ignored: next attempt in %v", wait)
+	}
+	perm, _ := inspector.GetTaskInfo("default", ids["permanent"])
+	if !strings.Contains(perm.LastErr, "invalid module") {
+		t.Errorf("dead letter lacks its reason: %q", perm.LastErr)
+	}
+	panicked, _ := inspector.GetTaskInfo("default", ids["panics"])
+	if !strings.Contains(panicked.LastErr, "panic [") || !strings.Contains(panicked.LastErr, "outcome_test.go") {
+		t.Errorf("panic error does not name its place: %q", panicked.LastErr)
+	}
+	for _, l := range logs.lines() {
+		for _, field := range []string{"task_id", "type", "queue", "attempt", "duration", "outcome", "system"} {
+			if _, ok := l[field]; !ok {
+				t.Errorf("outcome line lacks %q: %v", field, l)
+			}
+		}
+	}
+	if n := testutil.ToFloat64(reg.Tasks.Outcomes.WithLabelValues("gone", "test-system", "already_gone")); n != 1 {
+		t.Errorf("already_gone counter = %v, want 1", n)
+	}
+}

@@ -1,0 +1,61 @@
+// Package api is lifecycle's HTTP surface: liveness, readiness and metrics
+// for operators, and the routes later work adds for the privacy team.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// Pinger checks a dependency the process cannot work without.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// PingFunc adapts a function to Pinger.
+type PingFunc func(ctx context.Context) error
+
+func (f PingFunc) Ping(ctx context.Context) error { return f(ctx) }
+
+// Params are what the HTTP server needs.
+type Params struct {
+	Redis    Pinger
+	Gatherer prometheus.Gatherer
+	Log      zerolog.Logger
+}
+
+// ReadyTimeout bounds the readiness probe's Redis ping, so that a hung Redis
+// makes the probe fail rather than hang.
+const ReadyTimeout = 2 * time.Second
+
+// New returns the HTTP handler.
+func New(p Params) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+		defer cancel()
+		if err := p.Redis.Ping(ctx); err != nil {
+			p.Log.Warn().Err(err).Msg("not ready: redis unreachable")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "redis": "unreachable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "redis": "ok"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Gatherer, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

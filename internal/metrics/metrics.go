@@ -1,0 +1,56 @@
+// Package metrics owns lifecycle's Prometheus registry: our per-task outcome
+// counters and duration histograms, and asynq's queue state read through its
+// Inspector at scrape time.
+package metrics
+
+import (
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Outcomes a task attempt can end with. "already_gone" is a success whose
+// target was absent before we acted; "interrupted" is a shutdown that handed
+// the task back to its queue.
+const (
+	OutcomeSucceeded    = "succeeded"
+	OutcomeAlreadyGone  = "already_gone"
+	OutcomeRetried      = "retried"
+	OutcomeDeadLettered = "dead_lettered"
+	OutcomeInterrupted  = "interrupted"
+)
+
+// Tasks are the metrics the task middleware records.
+type Tasks struct {
+	Outcomes *prometheus.CounterVec
+	Duration *prometheus.HistogramVec
+}
+
+// Registry is every collector the process exposes on /metrics.
+type Registry struct {
+	*prometheus.Registry
+	Tasks Tasks
+}
+
+// New builds the registry. inspector may be nil (a process without Redis
+// access exports only its own counters).
+func New(inspector *asynq.Inspector) *Registry {
+	r := &Registry{Registry: prometheus.NewRegistry()}
+	r.Tasks = Tasks{
+		Outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifecycle_task_outcomes_total",
+			Help: "Task attempts by type, target system and outcome (succeeded, already_gone, retried, dead_lettered, interrupted).",
+		}, []string{"type", "system", "outcome"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lifecycle_task_duration_seconds",
+			Help:    "Time spent in one task attempt, by type and outcome.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"type", "outcome"}),
+	}
+	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if inspector != nil {
+		r.MustRegister(newQueueCollector(inspector))
+	}
+	return r
+}
