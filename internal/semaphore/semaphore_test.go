@@ -1,0 +1,248 @@
+package semaphore
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// backends runs fn against miniredis and, when redis-server is installed,
+// against a real Redis on a unix socket: the scripts must behave the same on
+// both (miniredis is the zero-setup default, Redis is production).
+func backends(t *testing.T, fn func(t *testing.T, newClient func() redis.UniversalClient)) {
+	t.Run("miniredis", func(t *testing.T) {
+		mr := miniredis.RunT(t)
+		fn(t, func() redis.UniversalClient {
+			c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+			t.Cleanup(func() { c.Close() })
+			return c
+		})
+	})
+	t.Run("redis", func(t *testing.T) {
+		bin, err := exec.LookPath("redis-server")
+		if err != nil {
+			t.Skip("redis-server not installed")
+		}
+		sock := filepath.Join(t.TempDir(), "redis.sock")
+		cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		newClient := func() redis.UniversalClient {
+			c := redis.NewClient(&redis.Options{Network: "unix", Addr: sock})
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		probe := newClient()
+		deadline := time.Now().Add(5 * time.Second)
+		for probe.Ping(context.Background()).Err() != nil {
+			if time.Now().After(deadline) {
+				t.Fatal("redis-server did not start")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		fn(t, newClient)
+	})
+}
+
+func TestNeverMoreThanLimit(t *testing.T) {
+	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+		const limit, processes, goroutines, rounds = 4, 3, 8, 15
+		var inside, peak, done atomic.Int64
+		var wg sync.WaitGroup
+		for range processes {
+			// One client and one Semaphore per simulated process.
+			sem := New(newClient(), "artifi", limit, WithPoll(time.Millisecond, 5*time.Millisecond))
+			for range goroutines {
+				wg.Go(func() {
+					for range rounds {
+						release, err := sem.Acquire(context.Background())
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						n := inside.Add(1)
+						for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+						}
+						time.Sleep(time.Millisecond)
+						inside.Add(-1)
+						release()
+						done.Add(1)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if got, want := done.Load(), int64(processes*goroutines*rounds); got != want {
+			t.Fatalf("%d calls completed, want %d", got, want)
+		}
+		if p := peak.Load(); p > limit || p < 2 {
+			t.Errorf("peak concurrency %d, want between 2 and %d", p, limit)
+		}
+		n, err := New(newClient(), "artifi", limit).Holders(context.Background())
+		if err != nil || n != 0 {
+			t.Errorf("Holders after all released = %d, %v; want 0", n, err)
+		}
+	})
+}
+
+func TestExpiredLeaseIsReclaimed(t *testing.T) {
+	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+		ctx := context.Background()
+		rdb := newClient()
+		// A process that died holding both slots: leases that ran out a
+		// moment ago, never released.
+		now, err := rdb.Time(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := rkeys.Semaphore("bpm")
+		rdb.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli() - 1), Member: "dead-1"},
+			redis.Z{Score: float64(now.UnixMilli() - 1), Member: "dead-2"})
+
+		sem := New(newClient(), "bpm", 2)
+		ctx1, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		var releases []func()
+		for range 2 {
+			release, err := sem.Acquire(ctx1)
+			if err != nil {
+				t.Fatalf("Acquire with only expired holders: %v", err)
+			}
+			releases = append(releases, release)
+		}
+		members, _ := rdb.ZRange(ctx, key, 0, -1).Result()
+		if len(members) != 2 || members[0] == "dead-1" || members[1] == "dead-2" {
+			t.Errorf("members = %v, want the two new holders only", members)
+		}
+		for _, r := range releases {
+			r()
+		}
+	})
+}
+
+func TestCrashedHolderFreesItsSlotAfterLease(t *testing.T) {
+	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+		ctx := context.Background()
+		const lease = 150 * time.Millisecond
+		// A holder whose process died just after acquiring: its lease is
+		// never renewed nor released.
+		rdb := newClient()
+		rdb.Del(ctx, rkeys.Semaphore("zoho"))
+		now, _ := rdb.Time(ctx).Result()
+		rdb.ZAdd(ctx, rkeys.Semaphore("zoho"), redis.Z{Score: float64(now.Add(lease).UnixMilli()), Member: "crashed"})
+		sem := New(newClient(), "zoho", 1, WithPoll(time.Millisecond, 5*time.Millisecond))
+		start := time.Now()
+		release, err := sem.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+		if d := time.Since(start); d < lease/2 || d > lease+time.Second {
+			t.Errorf("slot of a crashed holder freed after %v, want about %v", d, lease)
+		}
+	})
+}
+
+func TestReleaseIsIdempotent(t *testing.T) {
+	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+		ctx := context.Background()
+		sem := New(newClient(), "artifi", 2)
+		r1, err := sem.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := sem.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r1()
+		r1() // must not free r2's slot
+		if n, _ := sem.Holders(ctx); n != 1 {
+			t.Errorf("Holders after releasing one of two twice = %d, want 1", n)
+		}
+		r2()
+		if n, _ := sem.Holders(ctx); n != 0 {
+			t.Errorf("Holders = %d, want 0", n)
+		}
+	})
+}
+
+func TestAcquireHonoursContext(t *testing.T) {
+	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+		sem := New(newClient(), "artifi", 1)
+		release, err := sem.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+
+		tests := []struct {
+			name string
+			ctx  func() (context.Context, context.CancelFunc)
+			want error
+		}{
+			{"deadline", func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 30*time.Millisecond)
+			}, context.DeadlineExceeded},
+			{"cancelled before", func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				return ctx, cancel
+			}, context.Canceled},
+		}
+		for _, tt := range tests {
+			ctx, cancel := tt.ctx()
+			_, err := sem.Acquire(ctx)
+			cancel()
+			if err != tt.want {
+				t.Errorf("%s: Acquire = %v, want exactly %v", tt.name, err, tt.want)
+			}
+		}
+		if n, _ := sem.Holders(context.Background()); n != 1 {
+			t.Errorf("Holders = %d, want 1 (failed acquires leave nothing)", n)
+		}
+	})
+}
+
+func TestLeaseIsRenewedWhileHeld(t *testing.T) {
+	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+		ctx := context.Background()
+		const lease = 90 * time.Millisecond
+		sem := New(newClient(), "artifi", 1, WithLease(lease))
+		release, err := sem.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * lease) // a call longer than the lease
+		n, err := sem.Holders(ctx)
+		release()
+		if err != nil || n != 1 {
+			t.Errorf("Holders after 4 leases held = %d, %v; want 1 (renewed)", n, err)
+		}
+	})
+}
+
+func TestZeroLimit(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer c.Close()
+	_, err := New(c, "x", 0).Acquire(context.Background())
+	if diff := cmp.Diff(ErrLimit.Error(), err.Error()); diff != "" {
+		t.Error(diff)
+	}
+}
