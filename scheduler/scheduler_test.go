@@ -1,0 +1,115 @@
+package scheduler
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+)
+
+// TestManySchedulersEnqueueEachFiringOnce runs three schedulers whose clocks
+// disagree by up to 40 s over five minutely firings, and checks that every
+// firing is enqueued exactly once.
+func TestManySchedulersEnqueueEachFiringOnce(t *testing.T) {
+	mr := miniredis.RunT(t)
+	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
+	client := asynq.NewClient(redis)
+	defer client.Close()
+
+	start := time.Date(2026, 11, 28, 3, 0, 10, 0, time.UTC)
+	builtin := []Entry{{Name: "sweep", Cron: "* * * * *", Type: "assets:sweep", Queue: "sweep"}}
+	var clocks []*time.Time
+	var scheds []*Scheduler
+	for i := range 3 {
+		now := start.Add(time.Duration(i) * 20 * time.Second)
+		clocks = append(clocks, &now)
+		s, err := New(Params{Client: client, Builtin: builtin, Now: func() time.Time { return *clocks[i] }, Log: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scheds = append(scheds, s)
+	}
+	for step := range 5 * 6 { // five minutes in 10 s steps
+		for i, s := range scheds {
+			*clocks[i] = start.Add(time.Duration(step)*10*time.Second + time.Duration(i)*20*time.Second)
+			s.fireDue(context.Background())
+		}
+	}
+
+	inspector := asynq.NewInspector(redis)
+	defer inspector.Close()
+	pending, err := inspector.ListPendingTasks("sweep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pending {
+		got = append(got, p.ID)
+	}
+	sort.Strings(got)
+	var want []string
+	for m := 1; m <= 5; m++ {
+		want = append(want, FiringID("sweep", time.Date(2026, 11, 28, 3, m, 0, 0, time.UTC)))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("enqueued firings (-want +got):\n%s", diff)
+	}
+}
+
+func TestScheduleFileErrorsNameTheEntry(t *testing.T) {
+	tests := []struct {
+		body string
+		want string
+	}{
+		{`{"entries":[{"name":"a","cron":"61 * * * *","type":"t"}]}`, `entry "a".cron:`},
+		{`{"entries":[{"cron":"* * * * *","type":"t"}]}`, `entries[0].name: required`},
+		{`{"entries":[{"name":"a","cron":"@daily"}]}`, `entry "a".type: required`},
+		{`{"entries":[{"name":"a","cron":"@daily","type":"t"},{"name":"a","cron":"@daily","type":"t"}]}`, `entry "a": name used twice`},
+		{`{"entries":[{"name":"a","cron":"@daily","type":"t","retention":"forever"}]}`, `entry "a".retention: want a positive duration`},
+		{`{"entries":`, `unexpected end of JSON input`},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(t.TempDir(), "schedule.json")
+		if err := os.WriteFile(path, []byte(tt.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadFile(path)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ReadFile(%s) = %v, want error containing %q", tt.body, err, tt.want)
+		}
+	}
+}
+
+// TestReloadKeepsLastGoodSchedule: a typo in the file must not stop sweeps.
+func TestReloadKeepsLastGoodSchedule(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "schedule.json")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"entries":[{"name":"a","cron":"@hourly","type":"t"}]}`)
+	s, err := New(Params{File: path, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(`{"entries":[{"name":"a","cron":"@hourly","type":"t"},{"name":"b","cron":"@daily","type":"u"}]}`)
+	if err := s.load(); err != nil || len(s.entries) != 2 {
+		t.Fatalf("reload: %v, %d entries, want 2", err, len(s.entries))
+	}
+	write(`{"entries":[{"name":"a","cron":"not a spec","type":"t"}]}`)
+	if err := s.load(); err == nil {
+		t.Fatal("a broken file was accepted")
+	}
+	if len(s.entries) != 2 {
+		t.Errorf("broken reload dropped entries: %d left, want 2", len(s.entries))
+	}
+}
