@@ -429,7 +429,9 @@ func TestNewValidates(t *testing.T) {
 		want string // "" for no error
 	}{
 		{"data centre", func(*bigin.Config) {}, ""},
-		{"explicit URLs", func(c *bigin.Config) { c.DataCenter, c.AccountsURL, c.APIDomain = "", "http://127.0.0.1:1", "http://127.0.0.1:2" }, ""},
+		{"explicit URLs", func(c *bigin.Config) {
+			c.DataCenter, c.AccountsURL, c.APIDomain = "", "http://127.0.0.1:1", "http://127.0.0.1:2"
+		}, ""},
 		{"unknown data centre", func(c *bigin.Config) { c.DataCenter = "mars" }, `bigin: Config.DataCenter "mars" is not one of us, eu, in, au, jp, cn, sa, ca`},
 		{"no URLs", func(c *bigin.Config) { c.DataCenter = "" }, "bigin: Config.AccountsURL is required (or set Config.DataCenter)"},
 		{"bad URL", func(c *bigin.Config) { c.APIDomain = "ftp://x" }, `bigin: Config.APIDomain "ftp://x" is not an http(s) URL`},
