@@ -1,0 +1,71 @@
+package tasks_test
+
+import (
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"go.uber.org/goleak"
+
+	"github.com/lifecycle-worker/lifecycle/tasks"
+)
+
+// TestMain checks that no test leaves a server, client or Redis running.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// problems flattens every *ValidationError inside err, in order.
+func problems(err error) []tasks.ValidationError {
+	var out []tasks.ValidationError
+	var walk func(error)
+	walk = func(e error) {
+		if ve, ok := e.(*tasks.ValidationError); ok {
+			out = append(out, *ve)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			if x := u.Unwrap(); x != nil {
+				walk(x)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+// ve is shorthand for a table's expected problems.
+func ve(fieldProblem ...string) []tasks.ValidationError {
+	var out []tasks.ValidationError
+	for i := 0; i+1 < len(fieldProblem); i += 2 {
+		out = append(out, tasks.ValidationError{Field: fieldProblem[i], Problem: fieldProblem[i+1]})
+	}
+	return out
+}
+
+// startRedis runs an in-process Redis whose TTLs count down, as asynq needs.
+func startRedis(t *testing.T) asynq.RedisClientOpt {
+	t.Helper()
+	m := miniredis.RunT(t)
+	m.ClockTTL(true)
+	return asynq.RedisClientOpt{Addr: m.Addr()}
+}
+
+func newInspector(t *testing.T, r asynq.RedisConnOpt) *asynq.Inspector {
+	t.Helper()
+	in := asynq.NewInspector(r)
+	t.Cleanup(func() { _ = in.Close() })
+	return in
+}
+
+func newClient(t *testing.T, r asynq.RedisConnOpt) *tasks.Client {
+	t.Helper()
+	c := tasks.NewClient(r)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
