@@ -1,0 +1,93 @@
+package main
+
+import (
+	"time"
+
+	"context"
+	"github.com/lifecycle-worker/lifecycle/handlers"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/lifecycle-worker/lifecycle/internal/config"
+	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+	"github.com/lifecycle-worker/lifecycle/scheduler"
+)
+
+func defaultQueues() map[string]int { return map[string]int{"default": 1} }
+
+func builtinSchedule() []scheduler.Entry { return nil }
+
+func runWorker(ctx context.Context, e env, args []string) error {
+	cfg, log, err := parse(e, "worker", config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream, args)
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireRedis(); err != nil {
+		return err
+	}
+	rdb, err := connectRedis(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	ln, err := listen(cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	inspector := asynq.NewInspector(cfg.Redis)
+	defer inspector.Close()
+	reg := metrics.New(inspector)
+	mux := asynq.NewServeMux()
+	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now))
+
+	g, ctx := newGroup(ctx)
+	g.Go(func() error { return serveHTTP(ctx, ln, apiHandler(rdb, reg, log), log) })
+	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, metrics: reg, mux: mux}) })
+	log.Info().Str("redis", cfg.RedisDisplay()).Str("http", ln.Addr().String()).Msg("lifecycle worker running")
+	return g.Wait()
+}
+
+func runScheduler(ctx context.Context, e env, args []string) error {
+	cfg, log, err := parse(e, "scheduler", config.GroupRedis|config.GroupSchedule, args)
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireRedis(); err != nil {
+		return err
+	}
+	rdb, err := connectRedis(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	rdb.Close()
+	client := asynq.NewClient(cfg.Redis)
+	defer client.Close()
+	s, err := newScheduler(cfg, client, log)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
+
+func runAPI(ctx context.Context, e env, args []string) error {
+	cfg, log, err := parse(e, "api", config.GroupRedis|config.GroupHTTP, args)
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireRedis(); err != nil {
+		return err
+	}
+	rdb, err := connectRedis(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	ln, err := listen(cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	inspector := asynq.NewInspector(cfg.Redis)
+	defer inspector.Close()
+	log.Info().Str("http", ln.Addr().String()).Msg("lifecycle api listening")
+	return serveHTTP(ctx, ln, apiHandler(rdb, metrics.New(inspector), log), log)
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/handlers"
+	"github.com/lifecycle-worker/lifecycle/internal/api"
+	"github.com/lifecycle-worker/lifecycle/internal/config"
+	"github.com/lifecycle-worker/lifecycle/internal/logx"
+	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+	"github.com/lifecycle-worker/lifecycle/scheduler"
+)
+
+// startupTimeout bounds each check a process makes before it starts work, so
+// that a wrong address fails fast with its name rather than hanging.
+const startupTimeout = 5 * time.Second
+
+// httpShutdownTimeout is how long in-flight HTTP requests (a metrics scrape)
+// may take once the process is stopping.
+const httpShutdownTimeout = 5 * time.Second
+
+func parse(e env, name string, groups config.Group, args []string) (*config.Config, zerolog.Logger, error) {
+	cfg, rest, err := config.Parse(name, commands[name].summary, groups|config.GroupLog, args, e.getenv, e.stdout)
+	if err != nil {
+		return nil, zerolog.Nop(), err
+	}
+	if len(rest) > 0 {
+		return nil, zerolog.Nop(), &usageError{fmt.Sprintf("unexpected argument %q", rest[0])}
+	}
+	log := logx.New(e.stderr, cfg.LogLevel, cfg.LogFormat).With().Str("cmd", name).Logger()
+	return cfg, log, nil
+}
+
+// connectRedis returns a client for our own keys and checks that Redis
+// answers, naming the setting to fix when it does not.
+func connectRedis(ctx context.Context, cfg *config.Config) (redis.UniversalClient, error) {
+	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, fmt.Errorf("unexpected redis client type %T", cfg.Redis.MakeRedisClient())
+	}
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, &usageError{fmt.Sprintf("LIFECYCLE_REDIS_URL: cannot reach Redis at %s: %v", cfg.RedisDisplay(), err)}
+	}
+	return rdb, nil
+}
+
+// group runs parts of a process until ctx ends or one of them fails, then
+// stops them all and returns the first error.
+type group struct {
+	wg   sync.WaitGroup
+	once sync.Once
+	err  error
+	stop context.CancelFunc
+}
+
+func newGroup(ctx context.Context) (*group, context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	return &group{stop: cancel}, ctx
+}
+
+func (g *group) Go(f func() error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := f(); err != nil {
+			g.once.Do(func() { g.err = err })
+		}
+		g.stop()
+	}()
+}
+
+func (g *group) Wait() error {
+	g.wg.Wait()
+	g.stop()
+	return g.err
+}
+
+// listen binds addr before anything starts, so that a taken port is a start
+// error, and so that ":0" can be resolved and printed.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, &usageError{fmt.Sprintf("LIFECYCLE_HTTP_ADDR: cannot listen on %s: %v", addr, err)}
+	}
+	return ln, nil
+}
+
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log zerolog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn().Err(err).Msg("http server did not stop cleanly")
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, log zerolog.Logger) http.Handler {
+	return api.New(api.Params{
+		Redis:    api.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
+		Gatherer: reg,
+		Log:      log,
+	})
+}
+
+// workerParams is what a worker needs besides its configuration.
+type workerParams struct {
+	cfg     *config.Config
+	log     zerolog.Logger
+	metrics *metrics.Registry
+	mux     *asynq.ServeMux
+}
+
+// runAsynq runs the asynq server until ctx ends. On shutdown asynq stops
+// fetching, lets running tasks finish within ShutdownTimeout, and hands the
+// rest back to their queues.
+func runAsynq(ctx context.Context, p workerParams) error {
+	queues := p.cfg.Queues
+	if len(queues) == 0 {
+		queues = defaultQueues()
+	}
+	srv := handlers.NewServer(handlers.ServerParams{
+		Redis:           p.cfg.Redis,
+		Concurrency:     p.cfg.Concurrency,
+		Queues:          queues,
+		ShutdownTimeout: p.cfg.ShutdownTimeout,
+		Log:             p.log,
+	})
+	if err := srv.Start(p.mux); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	p.log.Info().Int("concurrency", p.cfg.Concurrency).Interface("queues", queues).Msg("worker started")
+	<-ctx.Done()
+	p.log.Info().Dur("timeout", p.cfg.ShutdownTimeout).Msg("worker stopping: running tasks may finish, the rest go back to their queues")
+	srv.Shutdown()
+	p.log.Info().Msg("worker stopped")
+	return nil
+}
+
+func newScheduler(cfg *config.Config, client *asynq.Client, log zerolog.Logger) (*scheduler.Scheduler, error) {
+	s, err := scheduler.New(scheduler.Params{
+		Client:  client,
+		Builtin: builtinSchedule(),
+		File:    cfg.ScheduleFile,
+		Log:     log.With().Str("component", "scheduler").Logger(),
+	})
+	if err != nil {
+		return nil, &usageError{"LIFECYCLE_SCHEDULE_FILE: " + err.Error()}
+	}
+	return s, nil
+}
