@@ -1,0 +1,312 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+)
+
+// s3Store keeps objects in one bucket of an S3-compatible server.
+type s3Store struct {
+	client *minio.Client
+	bucket string
+	loc    Location
+}
+
+var _ Store = (*s3Store)(nil)
+
+// deleteBatch is S3's limit of keys per DeleteObjects request.
+const deleteBatch = 1000
+
+// putPartSize bounds the memory of a Put of unknown size: minio-go buffers
+// one part, and would otherwise pick parts of ~537 MiB to allow 5 TiB.
+// Objects of unknown size are thereby limited to 10,000 parts (160 GiB).
+const putPartSize = 16 << 20
+
+func newS3Client(loc Location, creds Credentials, maxRetries int) (*minio.Client, error) {
+	return minio.New(loc.Endpoint, &minio.Options{
+		Creds:      credentials.NewStaticV4(creds.AccessKey, creds.SecretKey, ""),
+		Secure:     loc.Secure,
+		Region:     loc.Region,
+		MaxRetries: maxRetries,
+	})
+}
+
+func openS3(ctx context.Context, loc Location, creds Credentials) (Store, error) {
+	client, err := newS3Client(loc, creds, 0)
+	if err != nil {
+		return nil, errclass.AsPermanent(fmt.Errorf("storage: %s: %w", loc, err))
+	}
+	s := &s3Store{client: client, bucket: loc.Bucket, loc: loc}
+	// The check uses a client that does not retry, so a wrong endpoint
+	// reports its real cause (connection refused, no such host) instead of
+	// the timeout that retries would run into.
+	check, err := newS3Client(loc, creds, 1)
+	if err != nil {
+		return nil, errclass.AsPermanent(fmt.Errorf("storage: %s: %w", loc, err))
+	}
+	if err := checkS3(ctx, check, loc); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkS3 proves the bucket exists and the credentials may list it, and
+// turns each way of failing into one message that says what to fix.
+func checkS3(ctx context.Context, c *minio.Client, loc Location) error {
+	fail := func(format string, args ...any) error {
+		return errclass.AsPermanent(fmt.Errorf("storage: %s: "+format, append([]any{loc}, args...)...))
+	}
+	explain := func(err error) error {
+		resp := minio.ToErrorResponse(err)
+		switch {
+		case resp.Code == "":
+			return fail("cannot connect to %s: %w", loc.Endpoint, err)
+		case isAuthCode(resp.Code) || resp.StatusCode == http.StatusForbidden:
+			return fail("access denied to bucket %q, check LIFECYCLE_S3_ACCESS_KEY and LIFECYCLE_S3_SECRET_KEY: %w", loc.Bucket, err)
+		case resp.Code == minio.NoSuchBucket:
+			return fail("bucket %q does not exist", loc.Bucket)
+		}
+		return fail("checking bucket %q: %w", loc.Bucket, err)
+	}
+	ok, err := c.BucketExists(ctx, loc.Bucket)
+	if err != nil {
+		return explain(err)
+	}
+	if !ok {
+		return fail("bucket %q does not exist", loc.Bucket)
+	}
+	// HEAD bucket can pass for a key that may not list; listing is what
+	// every erasure starts with.
+	for obj := range c.ListObjectsIter(ctx, loc.Bucket, minio.ListObjectsOptions{MaxKeys: 1, Recursive: true}) {
+		if obj.Err != nil {
+			return explain(obj.Err)
+		}
+		break
+	}
+	return nil
+}
+
+func isAuthCode(code string) bool {
+	switch code {
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
+		"ExpiredToken", "AuthorizationHeaderMalformed", "AllAccessDisabled":
+		return true
+	}
+	return false
+}
+
+func (s *s3Store) String() string { return s.loc.String() }
+
+func (s *s3Store) Close() error { return nil }
+
+// fail wraps an S3 error with the operation and key, classed: the server's
+// refusals (4xx) are permanent, except a rate limit; the rest (network, 5xx,
+// SlowDown) is retryable.
+func (s *s3Store) fail(op, key string, err error) error {
+	resp := minio.ToErrorResponse(err)
+	if resp.Code == "NoSuchKey" || resp.Code == "NotFound" {
+		return notFound(op, key)
+	}
+	err = fmt.Errorf("storage: %s %q: %w", op, key, err)
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return err
+	case isAuthCode(resp.Code) || resp.Code == minio.NoSuchBucket:
+		return errclass.AsPermanent(err)
+	case resp.Code == "SlowDown" || resp.StatusCode == http.StatusServiceUnavailable:
+		return err
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return errclass.Throttled(err, 0)
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout:
+		return errclass.AsPermanent(err)
+	case resp.StatusCode == 0 && resp.Code != "":
+		// minio-go's own argument checks (a key it refuses, say).
+		return errclass.AsPermanent(err)
+	}
+	return err
+}
+
+func (s *s3Store) Stat(ctx context.Context, key string) (Object, error) {
+	if err := ValidateKey(key); err != nil {
+		return Object{}, err
+	}
+	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return Object{}, s.fail("stat", key, err)
+	}
+	return Object{Key: key, Size: info.Size, Modified: info.LastModified}, nil
+}
+
+func (s *s3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, s.fail("get", key, err)
+	}
+	// GetObject is lazy; Stat sends the GET (whose body Read then uses), so
+	// a missing key fails here rather than at the first Read.
+	if _, err := obj.Stat(); err != nil {
+		obj.Close()
+		return nil, s.fail("get", key, err)
+	}
+	return obj, nil
+}
+
+func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
+	if size < 0 {
+		opts.PartSize = putPartSize
+	}
+	if _, err := s.client.PutObject(ctx, s.bucket, key, r, size, opts); err != nil {
+		return s.fail("put", key, err)
+	}
+	return nil
+}
+
+func (s *s3Store) Delete(ctx context.Context, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		if errors.Is(s.fail("delete", key, err), ErrNotFound) {
+			return nil
+		}
+		return s.fail("delete", key, err)
+	}
+	return nil
+}
+
+func (s *s3Store) DeleteMany(ctx context.Context, keys []string) error {
+	var failed []KeyFailure
+	batch := make([]minio.ObjectInfo, 0, min(len(keys), deleteBatch))
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		// One request per call: minio-go gives up on the keys after a
+		// batch whose request failed, and we want every batch tried.
+		results, err := s.client.RemoveObjectsWithIter(ctx, s.bucket, slices.Values(batch), minio.RemoveObjectsOptions{})
+		if err != nil {
+			for _, o := range batch {
+				failed = append(failed, KeyFailure{Key: o.Key, Err: s.fail("delete", o.Key, err)})
+			}
+			batch = batch[:0]
+			return
+		}
+		reported := 0
+		for res := range results {
+			reported++
+			if res.Err == nil {
+				continue
+			}
+			err := s.fail("delete", res.ObjectName, res.Err)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			failed = append(failed, KeyFailure{Key: res.ObjectName, Err: err})
+		}
+		if reported == 0 && ctx.Err() != nil {
+			// Stopped before the request: nothing was reported.
+			for _, o := range batch {
+				failed = append(failed, KeyFailure{Key: o.Key, Err: ctx.Err()})
+			}
+		}
+		batch = batch[:0]
+	}
+	for _, key := range keys {
+		if err := ValidateKey(key); err != nil {
+			failed = append(failed, KeyFailure{Key: key, Err: err})
+			continue
+		}
+		batch = append(batch, minio.ObjectInfo{Key: key})
+		if len(batch) == deleteBatch {
+			flush()
+		}
+	}
+	flush()
+	return deleteError(failed, len(keys))
+}
+
+func (s *s3Store) Copy(ctx context.Context, src, dst string) error {
+	if err := validatePair(src, dst); err != nil {
+		return err
+	}
+	if src == dst {
+		// S3 refuses a copy onto itself that changes nothing.
+		_, err := s.Stat(ctx, src)
+		return err
+	}
+	_, err := s.client.CopyObject(ctx,
+		minio.CopyDestOptions{Bucket: s.bucket, Object: dst},
+		minio.CopySrcOptions{Bucket: s.bucket, Object: src})
+	if err != nil {
+		return s.fail("copy", src, err)
+	}
+	return nil
+}
+
+func (s *s3Store) Move(ctx context.Context, src, dst string) error {
+	if err := validatePair(src, dst); err != nil {
+		return err
+	}
+	if src == dst {
+		// Copy then delete would destroy the object.
+		_, err := s.Stat(ctx, src)
+		return err
+	}
+	if err := s.Copy(ctx, src, dst); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return moveDone(ctx, s, src, dst)
+		}
+		return err
+	}
+	return s.Delete(ctx, src)
+}
+
+func (s *s3Store) List(ctx context.Context, prefix, startAfter string) iter.Seq2[Object, error] {
+	if err := validatePrefix(prefix); err != nil {
+		return errorSeq(err)
+	}
+	fetchOwner := false
+	opts := minio.ListObjectsOptions{
+		Prefix:     prefix,
+		StartAfter: startAfter,
+		Recursive:  true,
+		MaxKeys:    deleteBatch,
+		FetchOwner: &fetchOwner,
+	}
+	return func(yield func(Object, error) bool) {
+		// ListObjectsIter pages with continuation tokens and stops its
+		// requests when we stop pulling: memory is one page.
+		for obj := range s.client.ListObjectsIter(ctx, s.bucket, opts) {
+			if obj.Err != nil {
+				yield(Object{}, s.fail("list", prefix, obj.Err))
+				return
+			}
+			// Directory markers, made by other tools: no key of ours ends in
+			// "/", and the file store has no such objects.
+			if strings.HasSuffix(obj.Key, "/") {
+				continue
+			}
+			if !yield(Object{Key: obj.Key, Size: obj.Size, Modified: obj.LastModified}, nil) {
+				return
+			}
+		}
+	}
+}
