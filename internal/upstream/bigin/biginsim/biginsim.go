@@ -70,6 +70,7 @@ type Server struct {
 	order    []string    // tokens, oldest first, for the active-token cap
 	mints    []time.Time // successful refreshes, for MintLimit
 	minted   int
+	issued   []string // every token minted, for tests that look for leaks
 	failNext []forced
 }
 
@@ -206,6 +207,13 @@ func (s *Server) TokensMinted() int {
 	return s.minted
 }
 
+// IssuedTokens returns every access token minted so far, expired or not.
+func (s *Server) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
+}
+
 // PeakConcurrent is the most API and token requests handled at once.
 func (s *Server) PeakConcurrent() int { return s.faults.Stats().PeakConcurrent }
 
@@ -308,6 +316,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.minted++
 	tok := "1000." + randHex(16) + "." + randHex(16)
 	s.tokens[tok] = now.Add(s.opts.TokenLifetime)
+	s.issued = append(s.issued, tok)
 	s.order = append(s.order, tok)
 	if len(s.order) > activeTokensMax {
 		delete(s.tokens, s.order[0])
