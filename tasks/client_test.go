@@ -223,3 +223,45 @@ func TestWrapClientLeavesOwnership(t *testing.T) {
 		t.Fatalf("enqueue through the wrapper after Close: %v", err)
 	}
 }
+
+func TestClientEnqueueJSON(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	c := newClient(t, r)
+	tests := []struct {
+		name    string
+		typ     string
+		payload string
+		want    tasks.Result
+		wantErr string
+	}{
+		{"photo", "photo:delete", `{"system":"ibmbpm","user_id":"u-1","user":"jane"}`,
+			tasks.Result{TaskID: tasks.PhotoDeletePayload{System: "ibmbpm", UserID: "u-1", User: "jane"}.TaskID(), Queue: "photo"}, ""},
+		{"photo again", "photo:delete", `{"user":"jane","user_id":"u-1","system":"ibmbpm"}`,
+			tasks.Result{TaskID: tasks.PhotoDeletePayload{System: "ibmbpm", UserID: "u-1", User: "jane"}.TaskID(), Queue: "photo", Duplicate: true}, ""},
+		{"merge", "user:merge", `{"guest_id":"g","user_id":"u"}`,
+			tasks.Result{TaskID: tasks.UserMergePayload{GuestID: "g", UserID: "u"}.TaskID(), Queue: "merge"}, ""},
+		{"misspelt field", "photo:delete", `{"system":"artifi-v3","user_id":"u","phot_id":"1"}`,
+			tasks.Result{}, `photo:delete: decode payload: json: unknown field "phot_id"`},
+		{"trailing data", "user:merge", `{"guest_id":"g","user_id":"u"} {}`,
+			tasks.Result{}, `user:merge: decode payload: data after the JSON object`},
+		{"invalid", "user:merge", `{"guest_id":"g"}`,
+			tasks.Result{}, `user:merge: invalid payload: user_id: required`},
+		{"reserved type", "user:erase", `{}`,
+			tasks.Result{}, `unknown task type "user:erase" (want photo:delete, user:merge)`},
+	}
+	// Sequential: "photo again" relies on "photo" before it.
+	for _, tt := range tests {
+		got, err := c.EnqueueJSON(t.Context(), tt.typ, []byte(tt.payload))
+		gotErr := ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if diff := cmp.Diff(tt.wantErr, gotErr); diff != "" {
+			t.Errorf("%s: error (-want, +got):\n%s", tt.name, diff)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s: result (-want, +got):\n%s", tt.name, diff)
+		}
+	}
+}
