@@ -61,8 +61,8 @@ func openS3(ctx context.Context, loc Location, creds Credentials) (Store, error)
 	return s, nil
 }
 
-// checkS3 proves the bucket exists and the credentials may list it, and
-// turns each way of failing into one message that says what to fix.
+// checkS3 turns each way a store can be misconfigured into one message
+// that says what to fix.
 func checkS3(ctx context.Context, c *minio.Client, loc Location) error {
 	fail := func(format string, args ...any) error {
 		return errclass.AsPermanent(fmt.Errorf("storage: %s: "+format, append([]any{loc}, args...)...))
@@ -77,17 +77,12 @@ func checkS3(ctx context.Context, c *minio.Client, loc Location) error {
 		case resp.Code == minio.NoSuchBucket:
 			return fail("bucket %q does not exist", loc.Bucket)
 		}
-		return fail("checking bucket %q: %w", loc.Bucket, err)
+		return fail("checking bucket %q: %s (HTTP %d): %w", loc.Bucket, resp.Code, resp.StatusCode, err)
 	}
-	ok, err := c.BucketExists(ctx, loc.Bucket)
-	if err != nil {
-		return explain(err)
-	}
-	if !ok {
-		return fail("bucket %q does not exist", loc.Bucket)
-	}
-	// HEAD bucket can pass for a key that may not list; listing is what
-	// every erasure starts with.
+	// A listing of one key proves all three at once: the endpoint answers,
+	// the bucket exists, and the credentials may list it (every erasure
+	// starts with a listing). A HEAD of the bucket would not do: its
+	// answer has no body, and some servers answer 404 to an unknown key.
 	for obj := range c.ListObjectsIter(ctx, loc.Bucket, minio.ListObjectsOptions{MaxKeys: 1, Recursive: true}) {
 		if obj.Err != nil {
 			return explain(obj.Err)
@@ -100,7 +95,8 @@ func checkS3(ctx context.Context, c *minio.Client, loc Location) error {
 func isAuthCode(code string) bool {
 	switch code {
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
-		"ExpiredToken", "AuthorizationHeaderMalformed", "AllAccessDisabled":
+		"ExpiredToken", "AuthorizationHeaderMalformed", "AllAccessDisabled",
+		"XAdminUserNotFound": // versitygw's answer to an unknown access key (HTTP 404)
 		return true
 	}
 	return false
