@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
-	"github.com/lifecycle-worker/lifecycle/handlers"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 )
@@ -46,8 +44,10 @@ func runDev(ctx context.Context, e env, args []string) error {
 	inspector := asynq.NewInspector(cfg.Redis)
 	defer inspector.Close()
 	reg := metrics.New(inspector)
-	mux := asynq.NewServeMux()
-	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now))
+	mux, err := newMux(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
 	client := asynq.NewClient(cfg.Redis)
 	defer client.Close()
 	sched, err := newScheduler(cfg, client, log)

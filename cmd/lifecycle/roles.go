@@ -1,10 +1,7 @@
 package main
 
 import (
-	"time"
-
 	"context"
-	"github.com/lifecycle-worker/lifecycle/handlers"
 
 	"github.com/hibiken/asynq"
 
@@ -12,8 +9,6 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/scheduler"
 )
-
-func defaultQueues() map[string]int { return map[string]int{"default": 1} }
 
 func builtinSchedule() []scheduler.Entry { return nil }
 
@@ -37,8 +32,10 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	inspector := asynq.NewInspector(cfg.Redis)
 	defer inspector.Close()
 	reg := metrics.New(inspector)
-	mux := asynq.NewServeMux()
-	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now))
+	mux, err := newMux(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
 
 	g, ctx := newGroup(ctx)
 	g.Go(func() error { return serveHTTP(ctx, ln, apiHandler(rdb, reg, log), log) })

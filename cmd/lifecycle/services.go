@@ -18,7 +18,9 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/scheduler"
+	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
 // startupTimeout bounds each check a process makes before it starts work, so
@@ -140,7 +142,7 @@ type workerParams struct {
 func runAsynq(ctx context.Context, p workerParams) error {
 	queues := p.cfg.Queues
 	if len(queues) == 0 {
-		queues = defaultQueues()
+		queues = tasks.QueueWeights()
 	}
 	srv := handlers.NewServer(handlers.ServerParams{
 		Redis:           p.cfg.Redis,
@@ -171,4 +173,19 @@ func newScheduler(cfg *config.Config, client *asynq.Client, log zerolog.Logger) 
 		return nil, &usageError{"LIFECYCLE_SCHEDULE_FILE: " + err.Error()}
 	}
 	return s, nil
+}
+
+// newMux opens what the handlers act on and registers them behind the
+// outcome middleware. Storage is checked here, at start: a wrong endpoint,
+// bucket or key stops the process with its name instead of failing every task.
+func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, reg *metrics.Registry) (*asynq.ServeMux, error) {
+	store, err := storage.Open(ctx, cfg.Storage, storage.Credentials{AccessKey: cfg.S3AccessKey.Value(), SecretKey: cfg.S3SecretKey.Value()})
+	if err != nil {
+		return nil, &usageError{"LIFECYCLE_STORAGE: " + err.Error()}
+	}
+	log.Info().Str("storage", store.String()).Msg("storage ready")
+	mux := asynq.NewServeMux()
+	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now))
+	handlers.Register(mux, handlers.Deps{Store: store})
+	return mux, nil
 }

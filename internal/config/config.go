@@ -15,12 +15,15 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
 )
 
 // Defaults, applied when neither a flag nor a variable sets a value.
@@ -30,9 +33,18 @@ const (
 	LogFormatDefault       = "json"
 	ConcurrencyDefault     = 10
 	ShutdownTimeoutDefault = 25 * time.Second // under Kubernetes' 30 s grace period
-	StorageDefault         = "file://./.lifecycle/storage"
 	UpstreamLimitDefault   = 8
 )
+
+// StorageDefault is ./.lifecycle/storage under the working directory, where
+// `make run` keeps its files.
+func StorageDefault() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return "file://" + filepath.ToSlash(filepath.Join(dir, ".lifecycle", "storage"))
+}
 
 // Secret is a credential. Its String and GoString hide the value so that a
 // config struct can be logged or printed without leaking it.
@@ -237,12 +249,11 @@ var settings = map[Group][]setting{
 		},
 	}},
 	GroupStorage: {
-		{flag: "storage", env: "LIFECYCLE_STORAGE", def: StorageDefault,
+		{flag: "storage", env: "LIFECYCLE_STORAGE", def: StorageDefault(),
 			usage: "object storage: file:///path or s3://bucket?endpoint=host:port&region=r&secure=false",
 			set: func(c *Config, v string) error {
-				u, err := url.Parse(v)
-				if err != nil || (u.Scheme != "file" && u.Scheme != "s3") {
-					return fmt.Errorf("want file:///path or s3://bucket?endpoint=host:port, got %q", redactURL(v))
+				if _, err := storage.ParseURL(v); err != nil {
+					return err
 				}
 				c.Storage = v
 				return nil

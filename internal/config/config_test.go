@@ -33,7 +33,7 @@ func TestParseErrorsNameTheSource(t *testing.T) {
 		{"http addr", nil, map[string]string{"LIFECYCLE_HTTP_ADDR": "8080"},
 			`LIFECYCLE_HTTP_ADDR: want host:port, got "8080"`},
 		{"storage scheme", nil, map[string]string{"LIFECYCLE_STORAGE": "ftp://x"},
-			`LIFECYCLE_STORAGE: want file:///path or s3://bucket?endpoint=host:port, got "ftp://x"`},
+			`LIFECYCLE_STORAGE: storage: bad store URL: unknown scheme "ftp"; want file or s3`},
 		{"log level", nil, map[string]string{"LIFECYCLE_LOG_LEVEL": "loud"},
 			`LIFECYCLE_LOG_LEVEL: unknown level "loud" (want debug, info, warn or error)`},
 		{"queues", nil, map[string]string{"LIFECYCLE_QUEUES": "merge=6,default"},
@@ -88,7 +88,7 @@ func TestParseValues(t *testing.T) {
 	want := map[string]any{
 		"concurrency": 3, "queues": map[string]int{"merge": 6, "default": 3}, "s3 secret": "s3cr3t-from-file",
 		"artifi key": "from-env", "shutdown": 3 * time.Second, "rest": []string{"extra"},
-		"http": HTTPAddrDefault, "redis shown": "redis://redacted@127.0.0.1:6390/2", "storage": StorageDefault,
+		"http": HTTPAddrDefault, "redis shown": "redis://redacted@127.0.0.1:6390/2", "storage": StorageDefault(),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

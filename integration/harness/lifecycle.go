@@ -1,0 +1,158 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// StartWorkerContainer runs `lifecycle worker` from the lifecycle:dev image
+// on nw with the given environment (LIFECYCLE_REDIS_URL at least), and waits
+// until it serves /readyz.
+func StartWorkerContainer(t testing.TB, nw *testcontainers.DockerNetwork, env map[string]string) testcontainers.Container {
+	t.Helper()
+	e := map[string]string{"LIFECYCLE_HTTP_ADDR": "0.0.0.0:8080"}
+	for k, v := range env {
+		e[k] = v
+	}
+	req := testcontainers.ContainerRequest{
+		Image:        ImageLifecycle,
+		Cmd:          []string{"worker"},
+		Env:          e,
+		ExposedPorts: []string{"8080/tcp"},
+		WaitingFor:   wait.ForHTTP("/readyz").WithPort("8080/tcp").WithStartupTimeout(StartTimeout),
+	}
+	if nw != nil {
+		req.Networks = []string{nw.Name}
+	}
+	return start(t, req)
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	buildOut  []byte
+)
+
+// Binary builds the lifecycle binary once per test process and returns its
+// path: integration tests run the real program, not a copy of its wiring.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "lifecycle-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "lifecycle")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/lifecycle")
+		cmd.Dir = root
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("build lifecycle: %v\n%s", buildErr, buildOut)
+	}
+	return binPath
+}
+
+// Process is a running lifecycle process.
+type Process struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    bytes.Buffer
+	done   chan struct{}
+	waited error
+}
+
+type lockedWriter struct{ p *Process }
+
+func (w lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.out.Write(b)
+}
+
+// StartProcess runs the lifecycle binary with args and env (added to a
+// minimal environment), killing it when the test ends.
+func StartProcess(t testing.TB, env []string, args ...string) *Process {
+	t.Helper()
+	p := &Process{done: make(chan struct{})}
+	p.cmd = exec.Command(Binary(t), args...)
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	p.cmd.Dir = t.TempDir()
+	p.cmd.Stdout = lockedWriter{p}
+	p.cmd.Stderr = lockedWriter{p}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start lifecycle %v: %v", args, err)
+	}
+	go func() {
+		p.waited = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("lifecycle %v output:\n%s", args, p.Output())
+		}
+	})
+	return p
+}
+
+// Output is everything the process wrote so far.
+func (p *Process) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Wait waits up to d for the process to exit and returns its exit code, or
+// -1 and false if it is still running.
+func (p *Process) Wait(d time.Duration) (int, bool) {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), true
+	case <-time.After(d):
+		return -1, false
+	}
+}
+
+// WaitFor polls cond every 50 ms until it holds or d passes.
+func WaitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if cond() {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cond()
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

@@ -1,0 +1,115 @@
+package integration
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/lifecycle-worker/lifecycle/integration/harness"
+	"github.com/lifecycle-worker/lifecycle/tasks"
+)
+
+// TestWorkerContainerProcessesTasks: a Redis container, a `lifecycle worker`
+// container, tasks enqueued from the test, and their outcomes read back
+// through asynq's Inspector.
+func TestWorkerContainerProcessesTasks(t *testing.T) {
+	nw := harness.Network(t)
+	redis := harness.StartRedis(t, nw)
+	worker := harness.StartWorkerContainer(t, nw, map[string]string{"LIFECYCLE_REDIS_URL": redis.InNetwork})
+
+	client := tasks.NewClient(redis.Opt())
+	defer client.Close()
+	ctx := context.Background()
+	// The key was never stored: the worker deletes nothing and says so.
+	gone, err := client.EnqueuePhotoDelete(ctx, tasks.PhotoDeletePayload{System: tasks.SystemStorage, UserID: "u-1", Key: "users/u-1/photos/p-1.jpg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Poison: a payload no producer built with tasks, straight to the
+	// dead-letter queue without retries, and the worker keeps going.
+	raw := asynq.NewClient(redis.Opt())
+	defer raw.Close()
+	poison, err := raw.Enqueue(asynq.NewTask(tasks.TypePhotoDelete, []byte(`{"system":"fax"`)), asynq.Queue(tasks.QueuePhoto), asynq.MaxRetry(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	inspector := asynq.NewInspector(redis.Opt())
+	defer inspector.Close()
+	state := func(queue, id string) string {
+		info, err := inspector.GetTaskInfo(queue, id)
+		if err != nil {
+			return err.Error()
+		}
+		return info.State.String()
+	}
+	if !harness.WaitFor(ctx, 30*time.Second, func() bool {
+		return state(gone.Queue, gone.TaskID) == "completed" && state(tasks.QueuePhoto, poison.ID) == "archived"
+	}) {
+		t.Fatalf("storage delete %s, poison %s; worker logs:\n%s",
+			state(gone.Queue, gone.TaskID), state(tasks.QueuePhoto, poison.ID), harness.Logs(worker))
+	}
+	info, _ := inspector.GetTaskInfo(tasks.QueuePhoto, poison.ID)
+	if info.Retried != 0 || !strings.Contains(info.LastErr, "decode") && !strings.Contains(info.LastErr, "payload") {
+		t.Errorf("poison task: retried %d, last error %q; want no retries and a decode reason", info.Retried, info.LastErr)
+	}
+	logs := harness.Logs(worker)
+	for _, want := range []string{`"outcome":"already_gone"`, `"outcome":"dead_lettered"`, `"task_id":"` + gone.TaskID + `"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("worker log lacks %s", want)
+		}
+	}
+}
+
+// TestBadRedisURLExits2 is what an operator sees on a typo.
+func TestBadRedisURLExits2(t *testing.T) {
+	p := harness.StartProcess(t, []string{"LIFECYCLE_REDIS_URL=bogus://x"}, "worker")
+	code, exited := p.Wait(10 * time.Second)
+	if !exited || code != 2 {
+		t.Fatalf("exit %d (exited %v), want 2; output:\n%s", code, exited, p.Output())
+	}
+	out := strings.TrimSpace(p.Output())
+	if strings.Count(out, "\n") != 0 || !strings.Contains(out, "LIFECYCLE_REDIS_URL") {
+		t.Errorf("want one line naming LIFECYCLE_REDIS_URL, got:\n%s", out)
+	}
+}
+
+// TestDevServesHealthQuickly is `make run` on a fresh machine: no Redis, no
+// settings, /healthz within 10 s; Ctrl-C stops it cleanly.
+func TestDevServesHealthQuickly(t *testing.T) {
+	addr := harness.FreeAddr(t)
+	start := time.Now()
+	p := harness.StartProcess(t, []string{"LIFECYCLE_HTTP_ADDR=" + addr}, "dev")
+	ok := harness.WaitFor(context.Background(), 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ok {
+		t.Fatalf("no /healthz within 10 s; output:\n%s", p.Output())
+	}
+	t.Logf("/healthz answered %v after start", time.Since(start).Round(time.Millisecond))
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz with embedded Redis: %v %v", resp, err)
+	}
+	if err := p.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code, exited := p.Wait(15 * time.Second); !exited || code != 0 {
+		t.Errorf("after Ctrl-C: exit %d (exited %v), want 0", code, exited)
+	}
+	for _, want := range []string{"/healthz", "redis", "storage", "lifecycle dev stopped"} {
+		if !strings.Contains(p.Output(), want) {
+			t.Errorf("dev output lacks %q:\n%s", want, p.Output())
+		}
+	}
+}
