@@ -1,0 +1,57 @@
+# The two commands a new user needs: `make run` and `make test`.
+# Everything else here is what those two are made of.
+
+GO            ?= go
+VERSION       ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GOBIN         := $(shell $(GO) env GOPATH)/bin
+STATICCHECK   := $(GOBIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+
+# testcontainers on this machine: no registry to pull its reaper from, and a
+# /.dockerenv that would make it dial the default gateway instead of the
+# ports mapped on localhost. `?=` so a user can override both.
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+export TESTCONTAINERS_HOST_OVERRIDE ?= localhost
+
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v /integration)
+
+.PHONY: run build test test-unit test-integration images bench lint clean
+
+## run: the whole service in one process on embedded defaults (Ctrl-C stops it)
+run:
+	$(GO) run ./cmd/lifecycle dev --log-format console
+
+## build: a static binary in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/lifecycle ./cmd/lifecycle
+
+## test: lint, unit tests, then integration tests (builds images, installs what is missing)
+test: lint test-unit test-integration
+
+test-unit:
+	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
+
+test-integration: images
+	$(GO) test -count=1 -timeout 20m ./integration/...
+
+## images: build every container image locally (deploy/images/build.sh)
+images:
+	bash deploy/images/build.sh
+
+## bench: speed and memory goals, as ratios and figures from one run
+bench: images
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+## lint: gofmt, go vet, staticcheck (installed with go install when missing)
+lint: $(STATICCHECK)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	@echo "lint: staticcheck is missing: go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)"
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+clean:
+	rm -rf bin .lifecycle
