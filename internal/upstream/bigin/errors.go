@@ -42,7 +42,8 @@ func (e *Error) Is(target error) bool {
 		case ErrTokenRateLimited:
 			return e.Code == tokenAccessDenied
 		case ErrTokenRefused:
-			return e.Code != tokenAccessDenied
+			// Only an explicit refusal; a 5xx from the accounts server is not.
+			return e.Code != "" && e.Code != tokenAccessDenied
 		}
 		return false
 	}
