@@ -275,7 +275,7 @@ var settings = map[Group][]setting{
 				return err
 			}},
 		{flag: "shutdown-timeout", env: "LIFECYCLE_SHUTDOWN_TIMEOUT", def: ShutdownTimeoutDefault.String(),
-			usage: "on SIGTERM, how long running tasks may finish before they are handed back to the queue",
+			usage: "on SIGTERM, the time within which the process exits: running tasks may finish until shortly before it, then go back to their queue",
 			set: func(c *Config, v string) error {
 				d, err := time.ParseDuration(v)
 				if err != nil || d <= 0 {
