@@ -179,11 +179,13 @@ func (s *s3Store) Delete(ctx context.Context, key string) error {
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
-	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		if errors.Is(s.fail("delete", key, err), ErrNotFound) {
-			return nil
-		}
-		return s.fail("delete", key, err)
+	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
+	if err == nil {
+		return nil
+	}
+	// S3 answers 204 for a missing key; some servers say NoSuchKey.
+	if err := s.fail("delete", key, err); !errors.Is(err, ErrNotFound) {
+		return err
 	}
 	return nil
 }
