@@ -24,3 +24,25 @@ func ZohoToken(fingerprint string) string { return prefix + "zoho:token:" + fing
 
 // ZohoTokenLock is held by the one process that refreshes the token.
 func ZohoTokenLock(fingerprint string) string { return prefix + "zoho:token-lock:" + fingerprint }
+
+// --- users: merges, erasures, locks ---
+
+// UserLock is the per-user lease lock that keeps a merge and an erasure of
+// the same user from running at once (value: the holder's task id).
+func UserLock(userID string) string { return prefix + "lock:user:" + userID }
+
+// Aliases is the set of guest ids merged into a registered user, so that an
+// erasure of the user also covers what those guest ids left behind.
+func Aliases(userID string) string { return prefix + "user:" + userID + ":aliases" }
+
+// MergedInto holds the registered id a guest id was merged into.
+func MergedInto(guestID string) string { return prefix + "guest:" + guestID + ":merged-into" }
+
+// Tombstone marks an erased user id (value: JSON with the erasure request id
+// and time). Kept forever: a tombstone is what refuses later merges into the
+// id and what lets the sweep treat leftovers as orphaned.
+func Tombstone(userID string) string { return prefix + "tombstone:" + userID }
+
+// MergeProgress is the hash of a merge's finished steps, so that a retry
+// after a crash resumes instead of repeating them.
+func MergeProgress(guestID string) string { return prefix + "merge:" + guestID }
