@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
 )
 
 // runDev is `make run`: the whole service in one process with nothing to set
@@ -31,6 +32,18 @@ func runDev(ctx context.Context, e env, args []string) error {
 		defer mr.Close()
 		cfg.Redis = asynq.RedisClientOpt{Addr: mr.Addr()}
 		redisWhere = "redis://" + mr.Addr() + " (embedded, in memory)"
+	}
+	// Systems left unconfigured are served by the simulators, so that every
+	// kind of task has somewhere to go.
+	demo := "none (every upstream is configured)"
+	if !cfg.Artifi.Configured() || !cfg.Bigin.Configured() || !cfg.BPM.Configured() {
+		set, err := simulate.Start(ctx, simulate.Options{})
+		if err != nil {
+			return fmt.Errorf("simulators: %w", err)
+		}
+		defer set.Close()
+		useSimulators(cfg, set)
+		demo = fmt.Sprintf("artifi users %v, guest %s (see lifecycle simulate)", set.Demo.ArtifiUsers, set.Demo.ArtifiGuest)
 	}
 	rdb, err := connectRedis(ctx, cfg)
 	if err != nil {
@@ -67,6 +80,8 @@ func runDev(ctx context.Context, e env, args []string) error {
 	fmt.Fprintf(e.stdout, "  health    %s/healthz\n", http)
 	fmt.Fprintf(e.stdout, "  ready     %s/readyz\n", http)
 	fmt.Fprintf(e.stdout, "  metrics   %s/metrics\n", http)
+	fmt.Fprintf(e.stdout, "  artifi    %s\n  bigin     %s\n  bpm       %s\n", cfg.Artifi.URL, cfg.Bigin.APIDomain, cfg.BPM.URL)
+	fmt.Fprintf(e.stdout, "  demo data %s\n", demo)
 	err = g.Wait()
 	fmt.Fprintf(e.stdout, "lifecycle dev stopped\n")
 	return err

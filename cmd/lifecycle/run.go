@@ -34,17 +34,23 @@ type command struct {
 	run     func(ctx context.Context, e env, args []string) error
 }
 
-// commands is filled in init: the subcommands look up their own summary in it.
-var commands map[string]command
+// commands holds every subcommand. Each file that adds one registers it in
+// its own init, so subcommands can be added without touching this file.
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, e env, args []string) error) {
+	if _, dup := commands[name]; dup {
+		panic("lifecycle: command registered twice: " + name)
+	}
+	commands[name] = command{summary: summary, run: run}
+}
 
 func init() {
-	commands = map[string]command{
-		"dev":       {"everything in one process: embedded Redis, simulators, worker, scheduler, HTTP", runDev},
-		"worker":    {"run tasks from Redis (asynq server)", runWorker},
-		"scheduler": {"enqueue periodic tasks (any number may run; each firing is enqueued once)", runScheduler},
-		"api":       {"serve the HTTP API: /healthz, /readyz, /metrics", runAPI},
-		"version":   {"print the version", runVersion},
-	}
+	register("dev", "everything in one process: embedded Redis, simulators, worker, scheduler, HTTP", runDev)
+	register("worker", "run tasks from Redis (asynq server)", runWorker)
+	register("scheduler", "enqueue periodic tasks (any number may run; each firing is enqueued once)", runScheduler)
+	register("api", "serve the HTTP API: /healthz, /readyz, /metrics", runAPI)
+	register("version", "print the version", runVersion)
 }
 
 // usageError is a bad command line or setting: exit status 2, one line.
