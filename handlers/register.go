@@ -4,22 +4,71 @@
 package handlers
 
 import (
-	"github.com/hibiken/asynq"
+	"context"
+	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/internal/identity"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
+// Artifi is every Artifi call the handlers make.
+type Artifi interface {
+	ArtifiPhotos
+	AllUserPhotoIDs(ctx context.Context, userID string) ([]string, error)
+	DeleteDesignsByUserID(ctx context.Context, userID string) error
+	UpdateUserID(ctx context.Context, newUserID, oldUserID string, isGuest bool) error
+}
+
+// Bigin is every Zoho Bigin call the handlers make.
+type Bigin interface {
+	BiginPhotos
+	HasRecordPhoto(ctx context.Context, module, recordID string) (bool, error)
+}
+
+// BPM is every IBM BPM call the handlers make.
+type BPM interface {
+	BPMAvatars
+	AvatarIsDefault(ctx context.Context, userNameOrID string) (bool, error)
+}
+
 // Deps are what the handlers need. Upstream clients may be nil: that system
-// is not configured here.
+// is not configured on this worker, and its work is dead-lettered with that
+// reason. Each handler takes the narrowest interface it can.
 type Deps struct {
-	Artifi ArtifiPhotos
-	Bigin  BiginPhotos
-	BPM    BPMAvatars
-	Store  ObjectDeleter
+	Artifi Artifi
+	Bigin  Bigin
+	BPM    BPM
+	Store  storage.Store
+
+	Redis    redis.UniversalClient
+	Identity *identity.Store
+	Locks    *userlock.Locker
+	Now      func() time.Time
+	Log      zerolog.Logger
 }
 
 // Register wires every handler into mux. asynq's ServeMux panics on a
 // duplicate pattern, so a type registered twice fails at start.
 func Register(mux *asynq.ServeMux, d Deps) {
-	mux.Handle(tasks.TypePhotoDelete, &PhotoDelete{Artifi: d.Artifi, Bigin: d.Bigin, BPM: d.BPM, Store: d.Store})
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	photos := &PhotoDelete{Store: d.Store}
+	// Assigned one by one: an interface holding a nil client is not nil.
+	if d.Artifi != nil {
+		photos.Artifi = d.Artifi
+	}
+	if d.Bigin != nil {
+		photos.Bigin = d.Bigin
+	}
+	if d.BPM != nil {
+		photos.BPM = d.BPM
+	}
+	mux.Handle(tasks.TypePhotoDelete, photos)
 }

@@ -18,11 +18,13 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
+	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 	"github.com/lifecycle-worker/lifecycle/scheduler"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -204,6 +206,11 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, reg *me
 		return nil, err
 	}
 	deps.Store = store
+	deps.Redis = rdb
+	deps.Identity = identity.New(rdb)
+	deps.Locks = userlock.New(rdb, userlock.LeaseDefault)
+	deps.Now = time.Now
+	deps.Log = log
 	mux := asynq.NewServeMux()
 	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now))
 	handlers.Register(mux, deps)
