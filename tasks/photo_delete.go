@@ -41,9 +41,10 @@ var photoDeleteSpec = spec{
 	typ:   TypePhotoDelete,
 	queue: QueuePhoto,
 	// A deletion is owed to the user, so it outlasts long upstream outages:
-	// with asynq's default backoff (n^4+15s and jitter) 20 retries span about
-	// nine days before the task is archived for a person to look at. More would
-	// only delay that alert; fewer would archive work during a routine outage.
+	// with the worker's backoff (2 s doubling to 6 h, see handlers.RetryDelay)
+	// 20 retries span about 45 hours before the task is archived for a person
+	// to look at. More would only delay that alert; fewer would archive work
+	// during a routine outage.
 	maxRetry: 20,
 	// One delete is one upstream call, plus perhaps a token refresh and a
 	// wait for a concurrency slot. Two minutes covers that with room; a call

@@ -15,8 +15,8 @@ var userMergeSpec = spec{
 	typ:   TypeUserMerge,
 	queue: QueueMerge,
 	// The customer is waiting, so failures are retried many times; how soon
-	// is the worker's RetryDelayFunc, which should keep early merge retries
-	// short. 20 retries still outlast a long Artifi outage, after which the
+	// is the worker's RetryDelayFunc, which retries merges after 1 s, doubling
+	// to 5 min. 20 retries span about 75 minutes of Artifi outage, after which the
 	// task is archived for a person rather than dropped: an unmerged guest
 	// loses their designs.
 	maxRetry: 20,
