@@ -39,7 +39,7 @@ const (
 // Entry is one periodic task.
 type Entry struct {
 	Name    string          `json:"name"`    // stable: part of every firing's task id
-	Cron    string          `json:"cron"`    // standard 5-field spec, or @every 10m, @daily...
+	Cron    string          `json:"cron"`    // standard 5-field spec, 6 with leading seconds, or @daily...
 	Type    string          `json:"type"`    // asynq task type
 	Payload json.RawMessage `json:"payload"` // task payload, as the task type expects it
 	Queue   string          `json:"queue"`
@@ -55,7 +55,12 @@ type File struct {
 	Entries []Entry `json:"entries"`
 }
 
-var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// parser takes an optional leading seconds field ("*/5 * * * * *") besides
+// the standard five. @every is relative to each process's start, so it would
+// give every scheduler different slots and defeat FiringID; a seconds field
+// keeps sub-minute schedules (tests, demos) on wall-clock slots that every
+// scheduler agrees on.
+var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // ParseEntries validates entries; errors name the entry and field.
 func ParseEntries(entries []Entry) ([]Entry, error) {
