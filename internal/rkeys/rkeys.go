@@ -46,3 +46,15 @@ func Tombstone(userID string) string { return prefix + "tombstone:" + userID }
 // MergeProgress is the hash of a merge's finished steps, so that a retry
 // after a crash resumes instead of repeating them.
 func MergeProgress(guestID string) string { return prefix + "merge:" + guestID }
+
+// --- asset sweeps ---
+
+// SweepLock is the lease lock that keeps two sweeps (or a sweep and a purge
+// or restore) from working on storage at once (value: the holder's sweep id).
+func SweepLock() string { return prefix + "sweep:lock" }
+
+// SweepRun holds the checkpoint of the sweep in progress (JSON: sweep id,
+// phase, last key listed, manifest parts, counters), so that a crashed sweep
+// is resumed by whichever sweep task runs next instead of started over.
+// Deleted when the sweep finishes.
+func SweepRun() string { return prefix + "sweep:run" }
