@@ -81,6 +81,8 @@ type Config struct {
 	Artifi Artifi
 	Bigin  Bigin
 	BPM    BPM
+
+	Sweep Sweep
 }
 
 type Artifi struct {
@@ -106,6 +108,24 @@ type BPM struct {
 	Password    Secret
 	Concurrency int
 }
+
+// Sweep configures orphaned-asset sweeps (internal/sweep).
+type Sweep struct {
+	GuestPrefix    string
+	GuestRetention time.Duration
+	Grace          time.Duration
+	RestoreWindow  time.Duration
+	MaxShare       float64
+}
+
+// Sweep defaults.
+const (
+	SweepGuestPrefixDefault    = "guest-"
+	SweepGuestRetentionDefault = 30 * 24 * time.Hour
+	SweepGraceDefault          = 24 * time.Hour
+	SweepRestoreWindowDefault  = 7 * 24 * time.Hour
+	SweepMaxShareDefault       = 0.1
+)
 
 // Configured reports whether the worker may call Artifi.
 func (a Artifi) Configured() bool { return a.URL != "" }
@@ -149,6 +169,7 @@ const (
 	GroupUpstream
 	GroupSchedule
 	GroupLog
+	GroupSweep
 )
 
 // Parse reads args (flags after the subcommand) and env into a Config.
@@ -160,7 +181,7 @@ func Parse(name, summary string, groups Group, args []string, env func(string) s
 	fs.SetOutput(out)
 	var active []setting
 	vals := map[string]*string{}
-	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog} {
+	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog, GroupSweep} {
 		if groups&g == 0 {
 			continue
 		}
@@ -328,6 +349,30 @@ var settings = map[Group][]setting{
 		usage: "periodic tasks file, re-read while running (empty: the built-in schedule)",
 		set:   func(c *Config, v string) error { c.ScheduleFile = v; return nil },
 	}},
+	GroupSweep: {
+		{flag: "sweep-guest-prefix", env: "LIFECYCLE_SWEEP_GUEST_PREFIX", def: SweepGuestPrefixDefault,
+			usage: "user ids starting with this are guests, whose assets expire after --sweep-guest-retention without a merge",
+			set:   func(c *Config, v string) error { c.Sweep.GuestPrefix = v; return nil }},
+		{flag: "sweep-guest-retention", env: "LIFECYCLE_SWEEP_GUEST_RETENTION", def: SweepGuestRetentionDefault.String(),
+			usage: "a guest never merged whose newest object is older than this is expired",
+			set:   func(c *Config, v string) error { return positiveDuration(v, &c.Sweep.GuestRetention) }},
+		{flag: "sweep-grace", env: "LIFECYCLE_SWEEP_GRACE", def: SweepGraceDefault.String(),
+			usage: "objects younger than this are never swept (an upload in flight is not an orphan)",
+			set:   func(c *Config, v string) error { return positiveDuration(v, &c.Sweep.Grace) }},
+		{flag: "sweep-restore-window", env: "LIFECYCLE_SWEEP_RESTORE_WINDOW", def: SweepRestoreWindowDefault.String(),
+			usage: "how long quarantined objects can be restored before a purge deletes them",
+			set:   func(c *Config, v string) error { return positiveDuration(v, &c.Sweep.RestoreWindow) }},
+		{flag: "sweep-max-share", env: "LIFECYCLE_SWEEP_MAX_SHARE", def: strconv.FormatFloat(SweepMaxShareDefault, 'f', -1, 64),
+			usage: "a sweep whose orphans exceed this share of the objects scanned (0..1) moves nothing and alerts: an outage looks like everything orphaned",
+			set: func(c *Config, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f <= 0 || f > 1 {
+					return fmt.Errorf("want a share between 0 and 1 such as 0.1, got %q", v)
+				}
+				c.Sweep.MaxShare = f
+				return nil
+			}},
+	},
 	GroupLog: {
 		{flag: "log-level", env: "LIFECYCLE_LOG_LEVEL", def: LogLevelDefault, usage: "debug, info, warn or error",
 			set: func(c *Config, v string) error {
@@ -413,6 +458,15 @@ func positiveInt(v string, dst *int) error {
 		return fmt.Errorf("want a positive integer, got %q", v)
 	}
 	*dst = n
+	return nil
+}
+
+func positiveDuration(v string, dst *time.Duration) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("want a positive duration such as 24h, got %q", v)
+	}
+	*dst = d
 	return nil
 }
 
