@@ -58,3 +58,44 @@ func SweepLock() string { return prefix + "sweep:lock" }
 // is resumed by whichever sweep task runs next instead of started over.
 // Deleted when the sweep finishes.
 func SweepRun() string { return prefix + "sweep:run" }
+
+// --- erasures (GDPR Art. 17) ---
+//
+// None of these expire: together they are the record that a request was
+// received, honoured in time, and how.
+
+// ErasureRequest is the hash of one erasure request: "request" (what was
+// filed, JSON, never changed), "state" (status and progress, JSON, written by
+// the worker holding the user's lock), "joined_to" (the request it joined, or
+// empty) and "extension" (the one deadline extension, JSON, set at most once).
+func ErasureRequest(requestID string) string { return prefix + "erasure:" + requestID }
+
+// ErasurePlan holds the request's plan (JSON: ids covered and every step),
+// written once, so that a resumed erasure works through the same list rather
+// than a re-listing that no longer shows what it already deleted.
+func ErasurePlan(requestID string) string { return prefix + "erasure:" + requestID + ":plan" }
+
+// ErasureSteps is the checkpoint hash of finished steps (field: step key,
+// value: JSON outcome with count and time). A step in it is never run again.
+func ErasureSteps(requestID string) string { return prefix + "erasure:" + requestID + ":steps" }
+
+// ErasureFailures holds the last failure of each step not finished yet
+// (field: step key, value: JSON), for the status and the dead-letter reason.
+func ErasureFailures(requestID string) string {
+	return prefix + "erasure:" + requestID + ":failures"
+}
+
+// ErasureCursors holds each storage step's progress through its prefix
+// (fields "cursor:{prefix}", "count:{prefix}", "intent:{prefix}").
+func ErasureCursors(requestID string) string { return prefix + "erasure:" + requestID + ":cursors" }
+
+// ErasureJoined is the set of requests that joined this one.
+func ErasureJoined(requestID string) string { return prefix + "erasure:" + requestID + ":joined" }
+
+// ErasureActive holds the id of the request erasing a user right now, so that
+// a second request for the same user joins it instead of racing it.
+func ErasureActive(userID string) string { return prefix + "erasure-active:" + userID }
+
+// ErasureOpen is the sorted set of open requests (member: request id, score:
+// due date in unix seconds), for listings and deadline metrics.
+func ErasureOpen() string { return prefix + "erasures:open" }
