@@ -71,4 +71,10 @@ func Register(mux *asynq.ServeMux, d Deps) {
 		photos.BPM = d.BPM
 	}
 	mux.Handle(tasks.TypePhotoDelete, photos)
+
+	merge := &UserMerge{Store: d.Store, Redis: d.Redis, Identity: d.Identity, Locks: d.Locks, Log: d.Log}
+	if d.Artifi != nil {
+		merge.Artifi = d.Artifi
+	}
+	mux.Handle(tasks.TypeUserMerge, merge)
 }
