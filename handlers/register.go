@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
@@ -51,6 +52,14 @@ type Deps struct {
 	Locks    *userlock.Locker
 	Now      func() time.Time
 	Log      zerolog.Logger
+
+	// Archiver copies dead letters to storage; nil leaves
+	// deadletters:archive unhandled.
+	Archiver *deadletter.Archiver
+
+	// ReceiptKey signs erasure receipts; without it erasures are
+	// dead-lettered before they start, since they could leave no proof.
+	ReceiptKey []byte
 }
 
 // Register wires every handler into mux. asynq's ServeMux panics on a
@@ -77,4 +86,10 @@ func Register(mux *asynq.ServeMux, d Deps) {
 		merge.Artifi = d.Artifi
 	}
 	mux.Handle(tasks.TypeUserMerge, merge)
+
+	mux.Handle(tasks.TypeUserErase, NewUserErase(d))
+
+	if d.Archiver != nil {
+		mux.Handle(tasks.TypeDeadLetterArchive, &DeadLetterArchive{Archiver: d.Archiver})
+	}
 }

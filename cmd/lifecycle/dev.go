@@ -57,7 +57,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	inspector := asynq.NewInspector(cfg.Redis)
 	defer inspector.Close()
 	reg := metrics.New(inspector)
-	mux, err := newMux(ctx, cfg, log, reg, rdb)
+	mux, err := newMux(ctx, cfg, log, reg, rdb, inspector)
 	if err != nil {
 		return err
 	}

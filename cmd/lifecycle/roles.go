@@ -8,9 +8,19 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/scheduler"
+	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
-func builtinSchedule() []scheduler.Entry { return nil }
+// builtinSchedule is the periodic work every installation runs; a schedule
+// file adds to it.
+func builtinSchedule() []scheduler.Entry {
+	return []scheduler.Entry{
+		// Every minute: a dead letter is copied to storage, logged and
+		// counted within a minute of dead-lettering, long before asynq's
+		// 10,000-per-queue or 90-day trimming could lose it.
+		{Name: "dead-letter-archiver", Cron: "* * * * *", Type: tasks.TypeDeadLetterArchive, Queue: tasks.QueueSweep, Retention: "1h"},
+	}
+}
 
 func runWorker(ctx context.Context, e env, args []string) error {
 	cfg, log, err := parse(e, "worker", config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream, args)
@@ -32,7 +42,7 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	inspector := asynq.NewInspector(cfg.Redis)
 	defer inspector.Close()
 	reg := metrics.New(inspector)
-	mux, err := newMux(ctx, cfg, log, reg, rdb)
+	mux, err := newMux(ctx, cfg, log, reg, rdb, inspector)
 	if err != nil {
 		return err
 	}

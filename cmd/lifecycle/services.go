@@ -16,9 +16,10 @@ import (
 	"github.com/lifecycle-worker/lifecycle/handlers"
 	"github.com/lifecycle-worker/lifecycle/internal/api"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
+	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
+	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
-	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
@@ -195,7 +196,7 @@ func newScheduler(cfg *config.Config, client *asynq.Client, log zerolog.Logger) 
 // newMux opens what the handlers act on and registers them behind the
 // outcome middleware. Storage is checked here, at start: a wrong endpoint,
 // bucket or key stops the process with its name instead of failing every task.
-func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, reg *metrics.Registry, rdb redis.UniversalClient) (*asynq.ServeMux, error) {
+func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, reg *metrics.Registry, rdb redis.UniversalClient, inspector *asynq.Inspector) (*asynq.ServeMux, error) {
 	store, err := storage.Open(ctx, cfg.Storage, storage.Credentials{AccessKey: cfg.S3AccessKey.Value(), SecretKey: cfg.S3SecretKey.Value()})
 	if err != nil {
 		return nil, &usageError{"LIFECYCLE_STORAGE: " + err.Error()}
@@ -211,6 +212,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, reg *me
 	deps.Locks = userlock.New(rdb, userlock.LeaseDefault)
 	deps.Now = time.Now
 	deps.Log = log
+	deps.Archiver = &deadletter.Archiver{Inspector: inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: reg.DeadLetters}
 	mux := asynq.NewServeMux()
 	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now))
 	handlers.Register(mux, deps)

@@ -30,6 +30,11 @@ type Tasks struct {
 type Registry struct {
 	*prometheus.Registry
 	Tasks Tasks
+	// DeadLetters counts every task that dead-letters, once, by type and
+	// queue, whatever archived it (our middleware, exhausted retries, or
+	// asynq's recoverer after a crash): the dead-letter archiver counts it
+	// when it copies it to storage.
+	DeadLetters *prometheus.CounterVec
 }
 
 // New builds the registry. inspector may be nil (a process without Redis
@@ -47,7 +52,11 @@ func New(inspector *asynq.Inspector) *Registry {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}, []string{"type", "outcome"}),
 	}
-	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration,
+	r.DeadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifecycle_dead_letters_total",
+		Help: "Tasks dead-lettered (archived), each counted once when copied to storage.",
+	}, []string{"type", "queue"})
+	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if inspector != nil {
 		r.MustRegister(newQueueCollector(inspector))

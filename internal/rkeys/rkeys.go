@@ -99,3 +99,11 @@ func ErasureActive(userID string) string { return prefix + "erasure-active:" + u
 // ErasureOpen is the sorted set of open requests (member: request id, score:
 // due date in unix seconds), for listings and deadline metrics.
 func ErasureOpen() string { return prefix + "erasures:open" }
+
+// --- dead letters ---
+
+// DeadLettersCopied is the sorted set of dead letters already copied to
+// storage (member: queue/task-id@failed-unix, score: when it was copied), so
+// that each dead letter is copied and counted once, and again if the same
+// task is retried and dead-letters anew.
+func DeadLettersCopied() string { return prefix + "deadletters:copied" }
