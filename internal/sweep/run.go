@@ -1,0 +1,349 @@
+package sweep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/userlock"
+)
+
+// ErrTripped means the safety limit stopped a sweep: it would have
+// quarantined more than MaxShare of what it scanned. Nothing was moved; the
+// report (status tripped) and manifest say what would have been.
+var ErrTripped = errors.New("sweep: safety limit tripped")
+
+// fresh is the internal verdict for an object younger than the grace period.
+const fresh Reason = "fresh"
+
+// Sweep runs sweep id: mark, then (unless dryRun or the safety limit trips)
+// quarantine. It returns the sweep's report.
+//
+// If a crashed sweep left a checkpoint, Sweep finishes that sweep instead
+// (its id and dry-run setting win), and returns its report. If sweep id
+// already finished, Sweep returns its report and does nothing. If another
+// sweep, purge or restore is running, it returns ErrBusy.
+func (s *Sweeper) Sweep(ctx context.Context, id string, dryRun bool) (Report, error) {
+	l, lctx, err := acquire(ctx, s.p.Redis, rkeys.SweepLock(), id, s.p.Lease)
+	if err != nil {
+		return Report{}, err
+	}
+	defer l.release(ctx)
+	r, err := s.sweep(lctx, id, dryRun)
+	if cause := context.Cause(lctx); errors.Is(cause, errLeaseLost) && err != nil {
+		err = fmt.Errorf("%w: %w", cause, err)
+	}
+	return r, err
+}
+
+func (s *Sweeper) sweep(ctx context.Context, id string, dryRun bool) (Report, error) {
+	st, err := s.loadState(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	log := s.p.Log
+	if st == nil {
+		if r, err := s.Report(ctx, id); err == nil {
+			log.Info().Str("sweep_id", id).Str("status", r.Status).Msg("sweep already finished; nothing to do")
+			return r, nil
+		} else if !errors.Is(err, ErrNoReport) {
+			return Report{}, err
+		}
+		st = &runState{SweepID: id, DryRun: dryRun, Phase: phaseMark, Report: newReport(id, dryRun, s.p.Now(), s.p.MaxShare)}
+		if err := s.saveState(ctx, st); err != nil {
+			return Report{}, err
+		}
+		log.Info().Str("sweep_id", id).Bool("dry_run", dryRun).Msg("sweep started")
+	} else {
+		st.Report.Resumed++
+		log.Warn().Str("sweep_id", st.SweepID).Str("task_sweep_id", id).Str("phase", st.Phase).
+			Str("after", st.After).Int("parts", st.Parts).Int("quarantined_parts", st.QParts).
+			Msg("resuming an interrupted sweep from its checkpoint")
+	}
+	log = log.With().Str("sweep_id", st.SweepID).Logger()
+	r := &st.Report
+
+	if st.Phase == phaseMark {
+		if err := s.mark(ctx, st); err != nil {
+			return *r, err
+		}
+		if r.Scanned > 0 {
+			r.Share = float64(r.CandidateCount()) / float64(r.Scanned)
+		}
+		switch {
+		case r.Share > s.p.MaxShare:
+			r.Status = StatusTripped
+			if err := s.finish(ctx, st); err != nil {
+				return *r, err
+			}
+			log.Error().Int64("scanned", r.Scanned).Int64("candidates", r.CandidateCount()).
+				Float64("share", r.Share).Float64("max_share", s.p.MaxShare).Interface("by_reason", r.Candidates).
+				Msg("ALERT: sweep safety limit tripped, nothing was moved; check upstream health and the manifest before sweeping again")
+			return *r, fmt.Errorf("%w: %d of %d objects (%.1f%%) would be quarantined, limit %.1f%%",
+				ErrTripped, r.CandidateCount(), r.Scanned, 100*r.Share, 100*s.p.MaxShare)
+		case st.DryRun:
+			r.Status = StatusDryRun
+			return *r, s.finish(ctx, st)
+		}
+		st.Phase = phaseQuarantine
+		if err := s.saveState(ctx, st); err != nil {
+			return *r, err
+		}
+	}
+	if err := s.quarantine(ctx, st); err != nil {
+		return *r, err
+	}
+	r.Status = StatusQuarantined
+	if err := s.finish(ctx, st); err != nil {
+		return *r, err
+	}
+	log.Info().Int64("scanned", r.Scanned).Int64("candidates", r.CandidateCount()).Int64("moved", r.Moved).
+		Interface("skipped", r.Skipped).Str("duration", r.Duration).Msg("sweep quarantined its candidates")
+	return *r, nil
+}
+
+func (s *Sweeper) finish(ctx context.Context, st *runState) error {
+	r := &st.Report
+	r.FinishedAt = s.p.Now().UTC()
+	r.Duration = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+	if err := s.writeReport(ctx, *r); err != nil {
+		return err
+	}
+	return s.clearState(ctx)
+}
+
+// mark lists users/ from the checkpoint on and writes the candidates to the
+// manifest. A checkpoint is taken only with nothing buffered, right after a
+// part is written, so a resumed mark lists exactly what was not accounted for.
+func (s *Sweeper) mark(ctx context.Context, st *runState) error {
+	r := &st.Report
+	now := s.p.Now()
+	buf := make([]Entry, 0, s.p.PartSize)
+	var cur owner
+	since := 0
+	checkpoint := func(after string) error {
+		if len(buf) > 0 {
+			if err := s.writePart(ctx, st.SweepID, st.Parts, buf); err != nil {
+				return err
+			}
+			st.Parts++
+			buf = buf[:0]
+		}
+		st.After, since = after, 0
+		return s.saveState(ctx, st)
+	}
+	last := st.After
+	for o, err := range s.p.Store.List(ctx, UsersPrefix, st.After) {
+		if err != nil {
+			return fmt.Errorf("sweep %s: list: %w", st.SweepID, err)
+		}
+		last = o.Key
+		r.Scanned++
+		r.ScannedBytes += o.Size
+		reason, err := s.classify(ctx, &cur, o, now)
+		if err != nil {
+			return fmt.Errorf("sweep %s: classify: %w", st.SweepID, err)
+		}
+		switch reason {
+		case "":
+		case fresh:
+			r.Fresh++
+		default:
+			r.Candidates[reason]++
+			r.CandidateBytes[reason] += o.Size
+			buf = append(buf, Entry{Key: o.Key, To: QuarantineKey(st.SweepID, o.Key), Reason: reason, Size: o.Size, Modified: o.Modified.UTC()})
+		}
+		if since++; len(buf) >= s.p.PartSize || since >= s.p.Checkpoint {
+			if err := checkpoint(o.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return checkpoint(last)
+}
+
+// owner is the classification of one user id, cached while the listing is
+// in that user's keys.
+type owner struct {
+	id     string
+	reason Reason // "" while the owner is live
+	photos map[string]struct{}
+	loaded bool // photos read from Artifi
+}
+
+// classifyOwner decides whether id still owns anything.
+func (s *Sweeper) classifyOwner(ctx context.Context, id string, now time.Time) (owner, error) {
+	o := owner{id: id}
+	if _, ok, err := s.p.Identity.Tombstoned(ctx, id); err != nil {
+		return o, err
+	} else if ok {
+		o.reason = Erased
+		return o, nil
+	}
+	if _, ok, err := s.p.Identity.MergedInto(ctx, id); err != nil {
+		return o, err
+	} else if ok {
+		o.reason = Merged
+		return o, nil
+	}
+	if strings.HasPrefix(id, s.p.GuestPrefix) {
+		newest, err := s.newest(ctx, UsersPrefix+id+"/")
+		if err != nil {
+			return o, err
+		}
+		if now.Sub(newest) > s.p.GuestRetention {
+			o.reason = GuestExpired
+		}
+	}
+	return o, nil
+}
+
+// newest is the latest modification time under prefix: a guest is active as
+// long as anything of theirs is recent. A second, streaming listing of one
+// guest's keys keeps memory constant however many objects the guest has.
+func (s *Sweeper) newest(ctx context.Context, prefix string) (time.Time, error) {
+	var t time.Time
+	for o, err := range s.p.Store.List(ctx, prefix, "") {
+		if err != nil {
+			return t, err
+		}
+		if o.Modified.After(t) {
+			t = o.Modified
+		}
+	}
+	return t, nil
+}
+
+// classify returns why o is an orphan, fresh, or "" if it is owned.
+func (s *Sweeper) classify(ctx context.Context, cur *owner, o storage.Object, now time.Time) (Reason, error) {
+	id := ownerOf(o.Key)
+	if id == "" {
+		return "", nil
+	}
+	if now.Sub(o.Modified) < s.p.Grace {
+		return fresh, nil
+	}
+	if cur.id != id {
+		c, err := s.classifyOwner(ctx, id, now)
+		if err != nil {
+			return "", err
+		}
+		*cur = c
+	}
+	if cur.reason != "" {
+		return cur.reason, nil
+	}
+	photo, ok := PhotoID(o.Key)
+	if !ok || s.p.Photos == nil {
+		return "", nil
+	}
+	if !cur.loaded {
+		ids, err := s.p.Photos.AllUserPhotoIDs(ctx, id)
+		if err != nil {
+			// Never read a failure as "no photos": that would sweep them all.
+			return "", fmt.Errorf("photos of %s upstream: %w", id, err)
+		}
+		cur.photos = make(map[string]struct{}, len(ids))
+		for _, p := range ids {
+			cur.photos[p] = struct{}{}
+		}
+		cur.loaded = true
+	}
+	if _, ok := cur.photos[photo]; !ok {
+		return UpstreamDeleted, nil
+	}
+	return "", nil
+}
+
+// quarantine moves the manifest's candidates, part by part from the
+// checkpoint on. Every move is checked again first: an object rewritten since
+// the mark, or whose owner is no longer an orphan, stays.
+func (s *Sweeper) quarantine(ctx context.Context, st *runState) error {
+	now := s.p.Now()
+	for st.QParts < st.Parts {
+		entries, err := s.readPart(ctx, st.SweepID, st.QParts)
+		if err != nil {
+			return err
+		}
+		// A retried part is counted afresh: its counts were not saved.
+		for i := 0; i < len(entries); {
+			j, id := i, ownerOf(entries[i].Key)
+			for j < len(entries) && ownerOf(entries[j].Key) == id {
+				j++
+			}
+			if err := s.quarantineOwner(ctx, st, id, entries[i:j], now); err != nil {
+				return err
+			}
+			i = j
+		}
+		st.QParts++
+		if err := s.saveState(ctx, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, entries []Entry, now time.Time) error {
+	r := &st.Report
+	if s.p.Locks != nil {
+		lk, err := s.p.Locks.Acquire(ctx, "sweep:"+st.SweepID, id)
+		var held *userlock.HeldError
+		if errors.As(err, &held) {
+			// A merge or erasure is working on this user: leave its objects
+			// to the next sweep, which will see the outcome.
+			r.Skipped["busy"] += int64(len(entries))
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer lk.Release(context.WithoutCancel(ctx))
+	}
+	now2, err := s.classifyOwner(ctx, id, now)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Reason != UpstreamDeleted && now2.reason == "" {
+			r.Skipped["reclaimed"]++
+			continue
+		}
+		o, err := s.p.Store.Stat(ctx, e.Key)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			// Moved by an earlier attempt of this part, or deleted since.
+			if _, err := s.p.Store.Stat(ctx, e.To); err == nil {
+				r.Moved++
+				r.MovedBytes += e.Size
+			} else if errors.Is(err, storage.ErrNotFound) {
+				r.Skipped["gone"]++
+			} else {
+				return err
+			}
+			continue
+		case err != nil:
+			return err
+		case o.Size != e.Size || !o.Modified.Truncate(time.Second).Equal(e.Modified.Truncate(time.Second)):
+			// Compared to the second: S3 lists milliseconds but HEAD
+			// answers whole seconds.
+			r.Skipped["changed"]++
+			continue
+		}
+		if err := s.p.Store.Move(ctx, e.Key, e.To); err != nil {
+			if errclass.Of(err) == errclass.AlreadyGone {
+				r.Skipped["gone"]++
+				continue
+			}
+			return fmt.Errorf("sweep %s: quarantine: %w", st.SweepID, err)
+		}
+		r.Moved++
+		r.MovedBytes += e.Size
+	}
+	return nil
+}
