@@ -60,6 +60,9 @@ type Deps struct {
 	// ReceiptKey signs erasure receipts; without it erasures are
 	// dead-lettered before they start, since they could leave no proof.
 	ReceiptKey []byte
+
+	// Sweep configures assets:sweep (orphaned-asset sweeps and purges).
+	Sweep SweepSettings
 }
 
 // Register wires every handler into mux. asynq's ServeMux panics on a
@@ -88,6 +91,7 @@ func Register(mux *asynq.ServeMux, d Deps) {
 	mux.Handle(tasks.TypeUserMerge, merge)
 
 	mux.Handle(tasks.TypeUserErase, NewUserErase(d))
+	mux.Handle(tasks.TypeAssetsSweep, newAssetsSweep(d))
 
 	if d.Archiver != nil {
 		mux.Handle(tasks.TypeDeadLetterArchive, &DeadLetterArchive{Archiver: d.Archiver})
