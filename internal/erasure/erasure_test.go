@@ -1,0 +1,430 @@
+package erasure
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/identity"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/tasks"
+)
+
+// fakeArtifi keeps photos per user and counts delete calls per photo.
+type fakeArtifi struct {
+	mu      sync.Mutex
+	photos  map[string][]string
+	designs map[string]bool
+	deletes map[string]int
+	onDel   func(n int) // called after each photo delete, with the running total
+	total   int
+}
+
+func (f *fakeArtifi) AllUserPhotoIDs(_ context.Context, u string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.photos[u]...), nil
+}
+
+func (f *fakeArtifi) DeleteUserPhotoV4(_ context.Context, u, p string) error {
+	f.mu.Lock()
+	f.deletes[p]++
+	f.total++
+	n := f.total
+	idx := -1
+	for i, x := range f.photos[u] {
+		if x == p {
+			idx = i
+		}
+	}
+	if idx >= 0 {
+		f.photos[u] = append(f.photos[u][:idx], f.photos[u][idx+1:]...)
+	}
+	f.mu.Unlock()
+	if f.onDel != nil {
+		f.onDel(n)
+	}
+	if idx < 0 {
+		return errclass.AsGone(errors.New("327"))
+	}
+	return nil
+}
+
+func (f *fakeArtifi) DeleteDesignsByUserID(_ context.Context, u string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.designs[u] {
+		return errclass.AsGone(errors.New("227"))
+	}
+	delete(f.designs, u)
+	return nil
+}
+
+type fakeBigin struct {
+	mu     sync.Mutex
+	photos map[string]bool
+	err    error
+}
+
+func (f *fakeBigin) DeleteRecordPhoto(_ context.Context, m, r string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	if !f.photos[m+"/"+r] {
+		return errclass.AsGone(errors.New("204"))
+	}
+	delete(f.photos, m+"/"+r)
+	return nil
+}
+
+func (f *fakeBigin) HasRecordPhoto(_ context.Context, m, r string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.photos[m+"/"+r], nil
+}
+
+type fakeBPM struct{ custom map[string]bool }
+
+func (f *fakeBPM) DeleteAvatar(_ context.Context, u string) error {
+	if !f.custom[u] {
+		return errclass.AsGone(errors.New("default"))
+	}
+	delete(f.custom, u)
+	return nil
+}
+
+func (f *fakeBPM) AvatarIsDefault(_ context.Context, u string) (bool, error) {
+	return !f.custom[u], nil
+}
+
+type bundle struct {
+	ex     *Executor
+	artifi *fakeArtifi
+	bigin  *fakeBigin
+	bpm    *fakeBPM
+	store  storage.Store
+	ids    *identity.Store
+	req    Request
+	now    time.Time
+}
+
+var key = []byte("test-receipt-key")
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	st, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Credentials{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := &bundle{
+		artifi: &fakeArtifi{photos: map[string][]string{}, designs: map[string]bool{"u-1": true, "g-1": true}, deletes: map[string]int{}},
+		bigin:  &fakeBigin{photos: map[string]bool{"Contacts/11": true, "Accounts/12": true}},
+		bpm:    &fakeBPM{custom: map[string]bool{"jdoe": true}},
+		store:  st,
+		ids:    identity.New(rdb),
+		now:    time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+	}
+	for i := range 30 {
+		b.artifi.photos["u-1"] = append(b.artifi.photos["u-1"], fmt.Sprint(1000+i))
+	}
+	for i := range 5 {
+		b.artifi.photos["g-1"] = append(b.artifi.photos["g-1"], fmt.Sprint(2000+i))
+	}
+	for i := range 25 {
+		put(t, st, fmt.Sprintf("users/u-1/photos/%03d.jpg", i))
+	}
+	put(t, st, "users/g-1/cart.json")
+	put(t, st, "users/u-10/keep.jpg") // a neighbour whose prefix starts alike
+	if err := b.ids.RecordMerge(ctx, "g-1", "u-1"); err != nil {
+		t.Fatal(err)
+	}
+	es := NewStore(rdb)
+	es.Now = func() time.Time { return b.now }
+	b.ex = &Executor{
+		Store: es, Artifi: b.artifi, Bigin: b.bigin, BPM: b.bpm, Objects: st,
+		Aliases: b.ids.Aliases, Tombstone: b.ids.SetTombstone, ReceiptKey: key,
+		StorageBatch: 4, Log: zerolog.Nop(),
+	}
+	b.req = Request{ID: "req-1", UserID: "u-1", BPMUser: "jdoe", FiledBy: "dpo-7", FiledAt: b.now.Add(-48 * time.Hour),
+		Bigin: []tasks.BiginRecord{{Module: "Contacts", RecordID: "11"}, {Module: "Accounts", RecordID: "12"}}}
+	if _, err := es.Create(ctx, b.req); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func put(t *testing.T, st storage.Store, k string) {
+	t.Helper()
+	if err := st.Put(context.Background(), k, strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *bundle) receipt(t *testing.T) (Receipt, []byte) {
+	t.Helper()
+	rc, err := b.store.Get(context.Background(), ReceiptKey(b.req.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	doc, _ := io.ReadAll(rc)
+	var r Receipt
+	if err := json.Unmarshal(doc, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r, doc
+}
+
+var wantSystems = []SystemSummary{
+	{System: SystemArtifi, Steps: 37, Deleted: 37, Count: 37},
+	{System: SystemBigin, Steps: 2, Deleted: 2, Count: 2},
+	{System: SystemIBMBPM, Steps: 1, Deleted: 1, Count: 1},
+	{System: SystemStorage, Steps: 2, Deleted: 2, Count: 26},
+}
+
+func TestEraseEverythingAndSignReceipt(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	out, err := b.ex.Run(ctx, b.req, 0, time.Now().Add(time.Minute))
+	if err != nil || out != Finished {
+		t.Fatalf("Run = %v, %v; want finished", out, err)
+	}
+	r, doc := b.receipt(t)
+	if diff := cmp.Diff(wantSystems, r.Systems); diff != "" {
+		t.Errorf("receipt systems (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"u-1", "g-1"}, r.Subjects); diff != "" {
+		t.Errorf("subjects (-want +got):\n%s", diff)
+	}
+	if err := Verify(doc, key); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	if bytes.Contains(doc, []byte("jdoe")) {
+		t.Error("receipt holds the BPM user name")
+	}
+	for _, id := range []string{"u-1", "g-1"} {
+		if _, ok, _ := b.ids.Tombstoned(ctx, id); !ok {
+			t.Errorf("%s not tombstoned", id)
+		}
+	}
+	if _, err := b.store.Stat(ctx, "users/u-10/keep.jpg"); err != nil {
+		t.Errorf("neighbour's object: %v", err)
+	}
+	rec, _ := b.ex.Store.Get(ctx, b.req.ID)
+	if rec.State.Status != StatusDone || rec.StepsDone != 42 {
+		t.Errorf("status %s with %d steps done, want done with 42", rec.State.Status, rec.StepsDone)
+	}
+	if open, _ := b.ex.Store.Open(ctx); len(open) != 0 {
+		t.Errorf("%d open requests after done", len(open))
+	}
+}
+
+// TestResumeNeverRepeatsACheckpointedStep: a slice whose budget runs out
+// midway is followed by another; every photo is deleted once.
+func TestResumeNeverRepeatsACheckpointedStep(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	clock := time.Now()
+	b.ex.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	b.artifi.onDel = func(n int) {
+		if n == 10 {
+			mu.Lock()
+			clock = clock.Add(time.Hour)
+			mu.Unlock()
+		}
+	}
+	out, err := b.ex.Run(ctx, b.req, 0, clock.Add(time.Minute))
+	if err != nil || out != Paused {
+		t.Fatalf("first slice = %v, %v; want paused", out, err)
+	}
+	if out, err := b.ex.Run(ctx, b.req, 0, clock.Add(time.Minute)); err != nil || out != Skipped && out != Paused && out != Finished {
+		t.Fatalf("same slice again = %v, %v", out, err)
+	}
+	b.artifi.onDel = nil
+	out, err = b.ex.Run(ctx, b.req, 1, clock.Add(time.Minute))
+	if err != nil || out != Finished {
+		t.Fatalf("second slice = %v, %v; want finished", out, err)
+	}
+	if out, _ := b.ex.Run(ctx, b.req, 0, clock.Add(time.Minute)); out != Finished {
+		t.Errorf("superseded slice after done = %v, want finished", out)
+	}
+	for p, n := range b.artifi.deletes {
+		if n != 1 {
+			t.Errorf("photo %s deleted %d times", p, n)
+		}
+	}
+	r, _ := b.receipt(t)
+	if diff := cmp.Diff(wantSystems, r.Systems); diff != "" {
+		t.Errorf("receipt systems (-want +got):\n%s", diff)
+	}
+}
+
+func TestPermanentStepFailsRequestThenResumes(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	b.bigin.err = errclass.AsPermanent(errors.New("NO_PERMISSION"))
+	_, err := b.ex.Run(ctx, b.req, 0, time.Now().Add(time.Minute))
+	if errclass.Of(err) != errclass.Permanent || !strings.Contains(err.Error(), "bigin:Accounts:12, bigin:Contacts:11") {
+		t.Fatalf("Run = %v; want a permanent error naming both Bigin steps", err)
+	}
+	rec, _ := b.ex.Store.Get(ctx, b.req.ID)
+	var failing []string
+	for _, f := range rec.State.Failing {
+		failing = append(failing, f.Step)
+	}
+	if diff := cmp.Diff([]string{"bigin:Accounts:12", "bigin:Contacts:11"}, failing); diff != "" {
+		t.Errorf("failing steps (-want +got):\n%s", diff)
+	}
+	if rec.State.Status != StatusFailed || rec.StepsDone != 40 || !rec.AtRisk {
+		t.Errorf("status %s, %d steps done, at risk %v; want failed, 40, true", rec.State.Status, rec.StepsDone, rec.AtRisk)
+	}
+
+	b.bigin.err = nil
+	out, err := b.ex.Run(ctx, b.req, 0, time.Now().Add(time.Minute))
+	if err != nil || out != Finished {
+		t.Fatalf("Run after the fix = %v, %v; want finished", out, err)
+	}
+	for p, n := range b.artifi.deletes {
+		if n != 1 {
+			t.Errorf("photo %s deleted %d times", p, n)
+		}
+	}
+}
+
+func TestVerificationNamesWhatRemains(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	// A photo uploaded after planning is not in the plan: verification finds it.
+	b.artifi.onDel = func(n int) {
+		if n == 1 {
+			b.artifi.mu.Lock()
+			b.artifi.photos["u-1"] = append(b.artifi.photos["u-1"], "9999")
+			b.artifi.mu.Unlock()
+		}
+	}
+	_, err := b.ex.Run(ctx, b.req, 0, time.Now().Add(time.Minute))
+	if errclass.Of(err) != errclass.Permanent || !strings.Contains(err.Error(), "artifi: 1 photos of u-1") {
+		t.Fatalf("Run = %v; want a permanent failure naming the photo left", err)
+	}
+}
+
+func TestReceiptTamperingIsDetected(t *testing.T) {
+	b := setup(t)
+	if _, err := b.ex.Run(context.Background(), b.req, 0, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	_, doc := b.receipt(t)
+	for _, tc := range []struct {
+		name string
+		doc  []byte
+		key  []byte
+		want error
+	}{
+		{"intact", doc, key, nil},
+		{"reindented", reindent(t, doc), key, nil},
+		{"count changed", bytes.Replace(doc, []byte(`"count": 26`), []byte(`"count": 27`), 1), key, ErrTampered},
+		{"member added", bytes.Replace(doc, []byte(`"version"`), []byte(`"note": "x", "version"`), 1), key, ErrTampered},
+		{"other key", doc, []byte("other"), ErrTampered},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := Verify(tc.doc, tc.key); !errors.Is(err, tc.want) {
+				t.Errorf("Verify = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func reindent(t *testing.T, doc []byte) []byte {
+	var out bytes.Buffer
+	if err := json.Compact(&out, doc); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func TestDeadlines(t *testing.T) {
+	filed := time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		extended bool
+		now      time.Time
+		wantDue  time.Time
+		wantLeft int
+	}{
+		// AddDate normalises 31 February to 3 March, which is later than
+		// the end of February: Art. 12(3) counts a month from receipt, and
+		// we keep Go's calendar arithmetic rather than invent our own.
+		{"one month", false, filed, time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC), 31},
+		{"extended", true, filed, time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC), 90},
+		{"last hours", false, time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC), time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC), 1},
+		{"overdue", false, time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC), time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC), -2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			due := Due(filed, tc.extended)
+			if !due.Equal(tc.wantDue) || DaysLeft(due, tc.now) != tc.wantLeft {
+				t.Errorf("due %v, %d days left; want %v, %d", due, DaysLeft(due, tc.now), tc.wantDue, tc.wantLeft)
+			}
+		})
+	}
+}
+
+func TestFileOnceAndJoin(t *testing.T) {
+	b := setup(t) // req-1 for u-1 is filed and active
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		req  Request
+		want Created
+	}{
+		{"same request again", b.req, Created{New: false}},
+		{"second request for the same user", Request{ID: "req-2", UserID: "u-1", FiledBy: "dpo-7", FiledAt: b.now}, Created{New: true, JoinedTo: "req-1"}},
+		{"second filing of the joined request", Request{ID: "req-2", UserID: "u-1", FiledBy: "dpo-7", FiledAt: b.now}, Created{New: false, JoinedTo: "req-1"}},
+		{"another user", Request{ID: "req-3", UserID: "u-2", FiledBy: "dpo-7", FiledAt: b.now}, Created{New: true}},
+	} {
+		got, err := b.ex.Store.Create(ctx, tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	if _, err := b.ex.Run(ctx, b.req, 0, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := b.ex.Store.Get(ctx, "req-2")
+	if err != nil || rec.State.Status != StatusDone || rec.ReceiptKey != "receipts/req-2.json" {
+		t.Fatalf("joined request: %+v, %v; want done with its receipt", rec.State, err)
+	}
+	r, _ := b.receipt(t)
+	if diff := cmp.Diff([]string{"req-2"}, r.JoinedBy); diff != "" {
+		t.Errorf("joined_by (-want +got):\n%s", diff)
+	}
+	if _, err := b.ex.Store.Extend(ctx, "req-3", "complex request"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ex.Store.Extend(ctx, "req-3", "again"); !errors.Is(err, ErrAlreadyExtended) {
+		t.Errorf("second extension: %v, want ErrAlreadyExtended", err)
+	}
+}

@@ -1,0 +1,129 @@
+package erasure
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+)
+
+// The systems a step acts on, as receipts and metrics name them.
+const (
+	SystemArtifi  = "artifi"
+	SystemBigin   = "bigin"
+	SystemIBMBPM  = "ibmbpm"
+	SystemStorage = "storage"
+)
+
+// Kinds of step.
+const (
+	KindArtifiPhoto   = "photo"
+	KindArtifiDesigns = "designs"
+	KindBiginPhoto    = "record_photo"
+	KindBPMAvatar     = "avatar"
+	KindStoragePrefix = "prefix"
+)
+
+// Step is one deletion of the plan. Key is its checkpoint name:
+//
+//	artifi:photo:{owner id}:{photo id}   one Artifi photo
+//	artifi:designs:{id}                  all designs of one id
+//	bigin:{module}:{record id}           one record's photo
+//	ibmbpm:avatar                        the BPM avatar (the user name is
+//	                                     personal data, so not in the key)
+//	storage:users/{id}/                  every object under one id's prefix
+type Step struct {
+	Key    string `json:"key"`
+	System string `json:"system"`
+	Kind   string `json:"kind"`
+	// Owner is the user or guest id the step acts for.
+	Owner string `json:"owner,omitempty"`
+	// Target is what the call names: a photo id, "Module/record", a BPM user
+	// name or a storage prefix.
+	Target string `json:"target,omitempty"`
+}
+
+// Plan is everything one request deletes.
+type Plan struct {
+	// IDs is the subject: the user id and every guest id merged into it.
+	IDs   []string `json:"ids"`
+	Steps []Step   `json:"steps"`
+}
+
+// UserPrefix is where our storage keeps an id's objects.
+func UserPrefix(id string) string { return "users/" + id + "/" }
+
+// plan builds the plan of r. Listing Artifi photos is the only upstream call;
+// a failure there fails planning as a whole (retried), since an erasure must
+// not proceed on a partial list.
+func (e *Executor) plan(ctx context.Context, r Request) (Plan, error) {
+	aliases, err := e.Aliases(ctx, r.UserID)
+	if err != nil {
+		return Plan{}, err
+	}
+	p := Plan{IDs: append([]string{r.UserID}, aliases...)}
+	for _, id := range p.IDs {
+		if e.Artifi != nil {
+			photos, err := e.Artifi.AllUserPhotoIDs(ctx, id)
+			if err != nil {
+				return Plan{}, fmt.Errorf("plan: list Artifi photos of %s: %w", id, err)
+			}
+			for _, ph := range photos {
+				p.Steps = append(p.Steps, Step{Key: "artifi:photo:" + id + ":" + ph, System: SystemArtifi, Kind: KindArtifiPhoto, Owner: id, Target: ph})
+			}
+			p.Steps = append(p.Steps, Step{Key: "artifi:designs:" + id, System: SystemArtifi, Kind: KindArtifiDesigns, Owner: id})
+		}
+		p.Steps = append(p.Steps, Step{Key: "storage:" + UserPrefix(id), System: SystemStorage, Kind: KindStoragePrefix, Owner: id, Target: UserPrefix(id)})
+	}
+	// Steps of systems not configured on this worker are planned anyway:
+	// they fail as "not configured", so the request cannot finish claiming an
+	// erasure it never attempted.
+	if e.Artifi == nil {
+		for _, id := range p.IDs {
+			p.Steps = append(p.Steps, Step{Key: "artifi:photos-of:" + id, System: SystemArtifi, Kind: KindArtifiPhoto, Owner: id})
+		}
+	}
+	for _, b := range r.Bigin {
+		p.Steps = append(p.Steps, Step{Key: "bigin:" + b.Module + ":" + b.RecordID, System: SystemBigin, Kind: KindBiginPhoto, Owner: r.UserID, Target: b.Module + "/" + b.RecordID})
+	}
+	if r.BPMUser != "" {
+		p.Steps = append(p.Steps, Step{Key: "ibmbpm:avatar", System: SystemIBMBPM, Kind: KindBPMAvatar, Owner: r.UserID, Target: r.BPMUser})
+	}
+	slices.SortStableFunc(p.Steps, func(a, b Step) int { return cmp.Compare(a.System, b.System) })
+	return p, nil
+}
+
+// loadOrPlan returns the stored plan of r, building and storing it the first
+// time. SETNX keeps the first plan should two builds ever race.
+func (e *Executor) loadOrPlan(ctx context.Context, r Request) (Plan, error) {
+	key := rkeys.ErasurePlan(r.ID)
+	b, err := e.Store.rdb.Get(ctx, key).Bytes()
+	if err == nil {
+		var p Plan
+		if err := json.Unmarshal(b, &p); err != nil {
+			return Plan{}, fmt.Errorf("erasure: plan of %s: %w", r.ID, err)
+		}
+		return p, nil
+	}
+	if !errors.Is(err, redis.Nil) {
+		return Plan{}, fmt.Errorf("erasure: plan of %s: %w", r.ID, err)
+	}
+	p, err := e.plan(ctx, r)
+	if err != nil {
+		return Plan{}, err
+	}
+	b, err = json.Marshal(p)
+	if err != nil {
+		return Plan{}, err
+	}
+	if err := e.Store.rdb.SetNX(ctx, key, b, 0).Err(); err != nil {
+		return Plan{}, fmt.Errorf("erasure: store plan of %s: %w", r.ID, err)
+	}
+	return e.loadOrPlan(ctx, r)
+}

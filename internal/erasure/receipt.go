@@ -1,0 +1,238 @@
+package erasure
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ReceiptVersion is the version of the receipt format.
+const ReceiptVersion = 1
+
+// Receipt is the proof that a request was carried out. It holds opaque ids
+// only: no names, no BPM user name, no e-mail address.
+type Receipt struct {
+	Version    int        `json:"version"`
+	RequestID  string     `json:"request_id"`
+	UserID     string     `json:"user_id"`
+	Subjects   []string   `json:"subjects"` // the user id and the guest ids merged into it
+	FiledBy    string     `json:"filed_by"`
+	FiledAt    time.Time  `json:"filed_at"`
+	DueAt      time.Time  `json:"due_at"`
+	Extension  *Extension `json:"extension,omitempty"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt time.Time  `json:"finished_at"`
+	// JoinedBy lists requests filed for the same user while this one ran;
+	// they are honoured by this erasure.
+	JoinedBy []string `json:"joined_by,omitempty"`
+	// JoinedTo is the request whose erasure honoured this one.
+	JoinedTo     string          `json:"joined_to,omitempty"`
+	Systems      []SystemSummary `json:"systems"`
+	Steps        []ReceiptStep   `json:"steps"`
+	Verification Verification    `json:"verification"`
+	HMAC         string          `json:"hmac_sha256,omitempty"`
+}
+
+// SystemSummary adds up the steps of one system. Count is the number of
+// items erased (photos, objects, avatars...), whichever outcome recorded
+// them.
+type SystemSummary struct {
+	System        string `json:"system"`
+	Steps         int    `json:"steps"`
+	Deleted       int    `json:"deleted"`
+	AlreadyAbsent int    `json:"already_absent"`
+	Failed        int    `json:"failed"`
+	Count         int    `json:"count"`
+}
+
+// ReceiptStep is one step's outcome.
+type ReceiptStep struct {
+	Step    string  `json:"step"`
+	System  string  `json:"system"`
+	Outcome Outcome `json:"outcome"`
+	Count   int     `json:"count"`
+}
+
+// Verification is the result of looking again after the deletions.
+type Verification struct {
+	Result string   `json:"result"` // "passed"
+	Checks []string `json:"checks"`
+}
+
+// buildReceipt assembles the receipt of a finished request.
+func buildReceipt(rec Record, plan Plan, done map[string]StepResult, joined []string, finished time.Time) Receipt {
+	rc := Receipt{
+		Version: ReceiptVersion, RequestID: rec.Request.ID, UserID: rec.Request.UserID, Subjects: plan.IDs,
+		FiledBy: rec.Request.FiledBy, FiledAt: rec.Request.FiledAt, DueAt: Due(rec.Request.FiledAt, rec.Extension != nil),
+		Extension: rec.Extension, StartedAt: rec.State.StartedAt, FinishedAt: finished.UTC(), JoinedBy: joined,
+	}
+	sums := map[string]*SystemSummary{}
+	var order []string
+	for _, s := range plan.Steps {
+		r, ok := done[s.Key]
+		if !ok {
+			r = StepResult{Outcome: Failed}
+		}
+		rc.Steps = append(rc.Steps, ReceiptStep{Step: s.Key, System: s.System, Outcome: r.Outcome, Count: r.Count})
+		sum := sums[s.System]
+		if sum == nil {
+			sum = &SystemSummary{System: s.System}
+			sums[s.System] = sum
+			order = append(order, s.System)
+		}
+		sum.Steps++
+		sum.Count += r.Count
+		switch r.Outcome {
+		case Deleted:
+			sum.Deleted++
+		case AlreadyAbsent:
+			sum.AlreadyAbsent++
+		default:
+			sum.Failed++
+		}
+	}
+	for _, s := range order {
+		rc.Systems = append(rc.Systems, *sums[s])
+	}
+	rc.Verification = Verification{Result: "passed", Checks: verificationChecks(rec.Request, plan)}
+	return rc
+}
+
+func verificationChecks(r Request, plan Plan) []string {
+	var out []string
+	for _, id := range plan.IDs {
+		out = append(out, "artifi: no photos listed for "+id, "storage: nothing under "+UserPrefix(id))
+	}
+	for _, b := range r.Bigin {
+		out = append(out, "bigin: no photo on "+b.Module+":"+b.RecordID)
+	}
+	if r.BPMUser != "" {
+		out = append(out, "ibmbpm: avatar is the default")
+	}
+	return out
+}
+
+// Canonical returns the canonical form of a receipt document: its JSON with
+// the hmac_sha256 member removed, object keys sorted, no insignificant
+// space, numbers as written. The HMAC covers exactly these bytes, so any
+// change to any member, added members included, breaks it.
+func Canonical(doc []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("receipt is not a JSON object: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("receipt has data after its JSON object")
+	}
+	delete(v, "hmac_sha256")
+	// encoding/json writes map keys sorted, at every depth.
+	return json.Marshal(v)
+}
+
+// Sign returns rc as an indented JSON document carrying its HMAC.
+func Sign(rc Receipt, key []byte) ([]byte, error) {
+	rc.HMAC = ""
+	raw, err := json.Marshal(rc)
+	if err != nil {
+		return nil, err
+	}
+	canon, err := Canonical(raw)
+	if err != nil {
+		return nil, err
+	}
+	rc.HMAC = mac(canon, key)
+	return json.MarshalIndent(rc, "", "  ")
+}
+
+func mac(b, key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(b)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// ErrTampered means a receipt's HMAC does not match its content.
+var ErrTampered = errors.New("receipt does not match its hmac_sha256: altered, or signed with another key")
+
+// Verify checks the HMAC of a receipt document.
+func Verify(doc, key []byte) error {
+	var head struct {
+		HMAC string `json:"hmac_sha256"`
+	}
+	if err := json.Unmarshal(doc, &head); err != nil {
+		return fmt.Errorf("receipt is not valid JSON: %w", err)
+	}
+	if head.HMAC == "" {
+		return fmt.Errorf("%w (no hmac_sha256 member)", ErrTampered)
+	}
+	canon, err := Canonical(doc)
+	if err != nil {
+		return err
+	}
+	want := mac(canon, key)
+	if !hmac.Equal([]byte(want), []byte(head.HMAC)) {
+		return ErrTampered
+	}
+	return nil
+}
+
+// finish tombstones the ids, writes the receipt and marks the request done.
+// Each part is idempotent, so a crash anywhere in it is resumed by running it
+// again.
+func (e *Executor) finish(ctx context.Context, r Request, plan Plan, st State) error {
+	now := e.now().UTC()
+	if err := e.Tombstone(ctx, r.ID, now, plan.IDs...); err != nil {
+		return err
+	}
+	rec, err := e.Store.Get(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	rec.State = st
+	done, err := e.Store.finished(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	rc := buildReceipt(rec, plan, done, rec.Joined, now)
+	doc, err := Sign(rc, e.ReceiptKey)
+	if err != nil {
+		return err
+	}
+	if err := e.Objects.Put(ctx, ReceiptKey(r.ID), bytes.NewReader(doc), int64(len(doc))); err != nil {
+		return fmt.Errorf("erasure %s: write receipt: %w", r.ID, err)
+	}
+	// A request that joined this one gets a receipt of its own: the same
+	// erasure, under its reference.
+	for _, j := range rec.Joined {
+		jr, err := e.Store.Get(ctx, j)
+		if err != nil {
+			return err
+		}
+		jrc := rc
+		jrc.RequestID, jrc.FiledBy, jrc.FiledAt, jrc.JoinedBy, jrc.JoinedTo = j, jr.Request.FiledBy, jr.Request.FiledAt, nil, r.ID
+		jrc.DueAt, jrc.Extension = Due(jr.Request.FiledAt, jr.Extension != nil), jr.Extension
+		jdoc, err := Sign(jrc, e.ReceiptKey)
+		if err != nil {
+			return err
+		}
+		if err := e.Objects.Put(ctx, ReceiptKey(j), bytes.NewReader(jdoc), int64(len(jdoc))); err != nil {
+			return fmt.Errorf("erasure %s: write receipt of joined %s: %w", r.ID, j, err)
+		}
+	}
+	st.Status, st.FinishedAt, st.Failing, st.Remains = StatusDone, now, nil, nil
+	if err := e.Store.SetState(ctx, r.ID, st); err != nil {
+		return err
+	}
+	if err := e.Store.close(ctx, r, rec.Joined); err != nil {
+		return err
+	}
+	e.Log.Info().Str("request_id", r.ID).Int("steps", len(plan.Steps)).Str("receipt", ReceiptKey(r.ID)).Msg("erasure done")
+	return nil
+}

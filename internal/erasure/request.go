@@ -1,0 +1,126 @@
+// Package erasure carries out GDPR erasure requests ("right to be
+// forgotten", Art. 17): it records each request with its legal deadline and
+// status, plans every deletion the request covers, executes the plan with a
+// checkpoint per step so that a crash or an outage resumes instead of
+// repeating, verifies that nothing remains, and writes a signed receipt.
+//
+// Everything lives in Redis under the keys of rkeys (section "erasures") and
+// never expires: the records are the proof that a request was honoured.
+package erasure
+
+import (
+	"time"
+
+	"github.com/lifecycle-worker/lifecycle/tasks"
+)
+
+// Status is where a request stands.
+type Status string
+
+const (
+	StatusQueued    Status = "queued"
+	StatusPlanning  Status = "planning"
+	StatusRunning   Status = "running"
+	StatusVerifying Status = "verifying"
+	StatusDone      Status = "done"
+	StatusFailed    Status = "failed"
+)
+
+// Open reports whether the request still owes work.
+func (s Status) Open() bool { return s != StatusDone }
+
+// Request is what the privacy team filed. It never changes once recorded.
+type Request struct {
+	ID      string              `json:"request_id"`
+	UserID  string              `json:"user_id"`
+	Bigin   []tasks.BiginRecord `json:"bigin,omitempty"`
+	BPMUser string              `json:"bpm_user,omitempty"`
+	FiledBy string              `json:"filed_by"`
+	FiledAt time.Time           `json:"filed_at"`
+}
+
+// RequestFrom reads a request out of its task payload.
+func RequestFrom(p tasks.UserErasePayload) Request {
+	return Request{ID: p.RequestID, UserID: p.UserID, Bigin: p.Bigin, BPMUser: p.BPMUser, FiledBy: p.FiledBy, FiledAt: p.FiledAt.UTC()}
+}
+
+// Payload is the task payload of slice n of r.
+func (r Request) Payload(slice int) tasks.UserErasePayload {
+	return tasks.UserErasePayload{RequestID: r.ID, UserID: r.UserID, Bigin: r.Bigin, BPMUser: r.BPMUser, FiledBy: r.FiledBy, FiledAt: r.FiledAt, Slice: slice}
+}
+
+// Extension is the one extension GDPR allows (Art. 12(3)): two more months,
+// with the reason recorded.
+type Extension struct {
+	Reason    string    `json:"reason"`
+	GrantedAt time.Time `json:"granted_at"`
+}
+
+// StepFailure names a step that failed and why.
+type StepFailure struct {
+	Step  string `json:"step"`
+	Class string `json:"class"` // errclass: permanent or retry
+	Error string `json:"error"`
+}
+
+// State is what the worker records as it goes.
+type State struct {
+	Status     Status        `json:"status"`
+	StepsTotal int           `json:"steps_total"`
+	StartedAt  time.Time     `json:"started_at,omitzero"`
+	FinishedAt time.Time     `json:"finished_at,omitzero"`
+	UpdatedAt  time.Time     `json:"updated_at,omitzero"`
+	Failing    []StepFailure `json:"failing,omitempty"`
+	// Remains names what verification still found.
+	Remains []string `json:"remains,omitempty"`
+	// Error is why the request failed when no single step is to blame.
+	Error string `json:"error,omitempty"`
+	// Slice is the newest task slice that took the request over: an older
+	// slice that comes back (asynq recovering a killed worker's task) sees
+	// it and stops.
+	Slice int `json:"slice"`
+}
+
+// Record is a request with its state, as status queries show it.
+type Record struct {
+	Request   Request    `json:"request"`
+	Extension *Extension `json:"extension,omitempty"`
+	// JoinedTo is the request this one joined because it was filed while
+	// that one was erasing the same user; its state mirrors that one's.
+	JoinedTo   string    `json:"joined_to,omitempty"`
+	Joined     []string  `json:"joined,omitempty"` // requests that joined this one
+	State      State     `json:"state"`
+	StepsDone  int       `json:"steps_done"`
+	DueAt      time.Time `json:"due_at"`
+	DaysLeft   int       `json:"days_left"`
+	AtRisk     bool      `json:"at_risk"`
+	TaskID     string    `json:"task_id"`
+	ReceiptKey string    `json:"receipt,omitempty"`
+}
+
+// AtRiskDays is the days-left threshold below which an open request is at
+// risk of missing its deadline.
+const AtRiskDays = 7
+
+// Due is the legal deadline of a request filed at filedAt: one calendar
+// month, or three with the extension.
+func Due(filedAt time.Time, extended bool) time.Time {
+	if extended {
+		return filedAt.AddDate(0, 3, 0)
+	}
+	return filedAt.AddDate(0, 1, 0)
+}
+
+// DaysLeft counts whole days from now to due, rounding up, so that "1" means
+// "due within the next 24 hours" and 0 or less means overdue.
+func DaysLeft(due, now time.Time) int {
+	d := due.Sub(now)
+	days := int(d / (24 * time.Hour))
+	if d%(24*time.Hour) > 0 {
+		days++
+	}
+	return days
+}
+
+// ReceiptKey is where the receipt of a request is stored.
+func ReceiptKey(requestID string) string { return "receipts/" + requestID + ".json" }

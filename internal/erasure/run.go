@@ -1,0 +1,521 @@
+package erasure
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
+)
+
+// Artifi is what an erasure needs of Artifi.
+type Artifi interface {
+	AllUserPhotoIDs(ctx context.Context, userID string) ([]string, error)
+	DeleteUserPhotoV4(ctx context.Context, userID, photoID string) error
+	DeleteDesignsByUserID(ctx context.Context, userID string) error
+}
+
+// Bigin is what an erasure needs of Zoho Bigin.
+type Bigin interface {
+	DeleteRecordPhoto(ctx context.Context, module, recordID string) error
+	HasRecordPhoto(ctx context.Context, module, recordID string) (bool, error)
+}
+
+// BPM is what an erasure needs of IBM BPM.
+type BPM interface {
+	DeleteAvatar(ctx context.Context, userNameOrID string) error
+	AvatarIsDefault(ctx context.Context, userNameOrID string) (bool, error)
+}
+
+// Objects is what an erasure needs of our storage.
+type Objects interface {
+	List(ctx context.Context, prefix, startAfter string) iter.Seq2[storage.Object, error]
+	DeleteMany(ctx context.Context, keys []string) error
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+}
+
+// Limits bound how many calls one erasure makes to each system at once, on
+// top of the clients' own semaphores shared by every worker: one erasure of
+// a user with thousands of photos must not take every Artifi slot.
+var LimitsDefault = map[string]int{SystemArtifi: 8, SystemBigin: 2, SystemIBMBPM: 1, SystemStorage: 1}
+
+// StorageBatchDefault is how many keys a storage step deletes between two
+// checkpoints: a crash repeats at most one batch of our own (idempotent)
+// deletes.
+const StorageBatchDefault = 500
+
+// maxIdlePasses is how many passes in a row may finish nothing before the
+// slice hands the error to asynq, whose backoff then spaces the attempts: a
+// pass that finished something is progress, and going on at once is the
+// cheapest way through a fault rate; a system that fails every call is an
+// outage, which asynq's retries are for.
+const maxIdlePasses = 3
+
+// ErrNotConfigured fails the steps of a system this worker has no client for.
+var ErrNotConfigured = errors.New("system not configured on this worker")
+
+// Executor carries out erasure requests.
+type Executor struct {
+	Store   *Store
+	Artifi  Artifi // nil: not configured
+	Bigin   Bigin
+	BPM     BPM
+	Objects Objects
+	// Aliases returns the guest ids merged into a user (identity.Aliases).
+	Aliases func(ctx context.Context, userID string) ([]string, error)
+	// Tombstone marks erased ids (identity.SetTombstone).
+	Tombstone func(ctx context.Context, requestID string, at time.Time, ids ...string) error
+	// ReceiptKey signs receipts. Empty: erasures fail permanently before
+	// doing anything, since they could not leave proof.
+	ReceiptKey   []byte
+	Limits       map[string]int
+	StorageBatch int
+	Now          func() time.Time
+	Log          zerolog.Logger
+}
+
+// RunOutcome is how one slice of a request ended without error.
+type RunOutcome string
+
+const (
+	// Finished: the request is done (this slice finished it, or found it so).
+	Finished RunOutcome = "finished"
+	// Paused: the slice's time budget ran out with work left.
+	Paused RunOutcome = "paused"
+	// Skipped: a newer slice has taken the request over, or it joined another.
+	Skipped RunOutcome = "skipped"
+)
+
+// ErrReceiptKey means no receipt key is configured.
+var ErrReceiptKey = errors.New("erasure: no receipt key configured (LIFECYCLE_RECEIPT_KEY): an erasure must leave a signed receipt")
+
+// Run works on r as slice number slice until it is done, fails, or deadline
+// passes. Errors are classified (errclass): a step failing permanently fails
+// the request as a whole once every other step is done.
+func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.Time) (RunOutcome, error) {
+	if len(e.ReceiptKey) == 0 {
+		return "", errclass.AsPermanent(ErrReceiptKey)
+	}
+	rec, err := e.Store.Get(ctx, r.ID)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case rec.JoinedTo != "":
+		return Skipped, nil
+	case rec.State.Status == StatusDone:
+		return Finished, nil
+	case rec.State.Slice > slice:
+		return Skipped, nil
+	}
+	st := rec.State
+	st.Slice = slice
+	if st.StartedAt.IsZero() {
+		st.StartedAt = e.now().UTC()
+	}
+	if st.Status == StatusFailed {
+		// Run again after a failure (from the dead-letter queue, once the
+		// cause is fixed): the failed steps get a new chance, the finished
+		// ones stay finished.
+		if err := e.Store.clearFailures(ctx, r.ID); err != nil {
+			return "", err
+		}
+		st.Failing, st.Remains, st.Error = nil, nil, ""
+		e.Log.Info().Str("request_id", r.ID).Msg("erasure resumed after failure")
+	}
+	if st.StepsTotal == 0 {
+		st.Status = StatusPlanning
+		if err := e.Store.SetState(ctx, r.ID, st); err != nil {
+			return "", err
+		}
+	}
+	plan, err := e.loadOrPlan(ctx, r)
+	if err != nil {
+		st.Error = err.Error()
+		_ = e.Store.SetState(context.WithoutCancel(ctx), r.ID, st)
+		return "", err
+	}
+	st.Status, st.StepsTotal, st.Error = StatusRunning, len(plan.Steps), ""
+	if err := e.Store.SetState(ctx, r.ID, st); err != nil {
+		return "", err
+	}
+
+	res, err := e.execute(ctx, r, plan, deadline)
+	if err != nil {
+		return "", err
+	}
+	fails, ferr := e.Store.failures(ctx, r.ID)
+	if ferr != nil {
+		return "", ferr
+	}
+	st.Failing = fails
+	switch {
+	case res.paused:
+		return Paused, e.Store.SetState(ctx, r.ID, st)
+	case res.retry != nil:
+		if err := e.Store.SetState(ctx, r.ID, st); err != nil {
+			return "", err
+		}
+		return "", fmt.Errorf("erasure %s: %d steps left, last failure: %w", r.ID, res.left, res.retry)
+	case len(res.permanent) > 0:
+		st.Status = StatusFailed
+		if err := e.Store.SetState(ctx, r.ID, st); err != nil {
+			return "", err
+		}
+		e.Log.Error().Str("request_id", r.ID).Strs("failing_steps", res.permanent).Msg("erasure failed: steps fail permanently; the rest is done")
+		return "", errclass.AsPermanent(fmt.Errorf("erasure %s failed: steps %s fail permanently (the rest is done; run it again once fixed)", r.ID, strings.Join(res.permanent, ", ")))
+	}
+
+	st.Status = StatusVerifying
+	if err := e.Store.SetState(ctx, r.ID, st); err != nil {
+		return "", err
+	}
+	remains, err := e.verify(ctx, r, plan)
+	if err != nil {
+		return "", fmt.Errorf("erasure %s: verify: %w", r.ID, err)
+	}
+	if len(remains) > 0 {
+		st.Status, st.Remains = StatusFailed, remains
+		if err := e.Store.SetState(ctx, r.ID, st); err != nil {
+			return "", err
+		}
+		e.Log.Error().Str("request_id", r.ID).Strs("remains", remains).Msg("erasure failed verification: data remains")
+		return "", errclass.AsPermanent(fmt.Errorf("erasure %s failed verification: still present: %s", r.ID, strings.Join(remains, "; ")))
+	}
+	if err := e.finish(ctx, r, plan, st); err != nil {
+		return "", err
+	}
+	return Finished, nil
+}
+
+func (e *Executor) now() time.Time {
+	if e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
+}
+
+// execResult is what the passes of one slice achieved.
+type execResult struct {
+	paused    bool
+	left      int
+	retry     error    // set when retryable failures are left and passes stopped progressing
+	permanent []string // steps failing permanently (every other step finished)
+}
+
+// execute runs passes over the unfinished steps until all are finished or
+// fail permanently, the deadline passes, or maxIdlePasses passes in a row
+// finish nothing.
+func (e *Executor) execute(ctx context.Context, r Request, plan Plan, deadline time.Time) (execResult, error) {
+	permanent := map[string]bool{}
+	idle := 0
+	for {
+		done, err := e.Store.finished(ctx, r.ID)
+		if err != nil {
+			return execResult{}, err
+		}
+		var pending []Step
+		for _, s := range plan.Steps {
+			if _, ok := done[s.Key]; !ok && !permanent[s.Key] {
+				pending = append(pending, s)
+			}
+		}
+		if len(pending) == 0 {
+			return execResult{permanent: sortedKeys(permanent)}, nil
+		}
+		if !e.now().Before(deadline) {
+			return execResult{paused: true, left: len(pending)}, nil
+		}
+		pass := e.pass(ctx, r, pending, deadline)
+		if err := ctx.Err(); err != nil {
+			return execResult{}, err
+		}
+		for _, k := range pass.permanent {
+			permanent[k] = true
+		}
+		if pass.progress > 0 || len(pass.permanent) > 0 {
+			idle = 0
+			continue
+		}
+		if pass.retry == nil {
+			// Nothing failed and nothing finished: the budget ran out
+			// before any step could start.
+			continue
+		}
+		idle++
+		if idle >= maxIdlePasses {
+			return execResult{retry: pass.retry, left: len(pending)}, nil
+		}
+		// A short pause, honouring a short Retry-After, before the next pass.
+		wait := 500 * time.Millisecond
+		if d, ok := errclass.Delay(pass.retry); ok {
+			wait = min(d, 5*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return execResult{}, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+type passResult struct {
+	progress  int
+	retry     error
+	permanent []string
+}
+
+// pass tries every pending step once, with each system's steps run
+// concurrently up to its limit, and the systems side by side.
+func (e *Executor) pass(ctx context.Context, r Request, pending []Step, deadline time.Time) passResult {
+	bySystem := map[string][]Step{}
+	for _, s := range pending {
+		bySystem[s.System] = append(bySystem[s.System], s)
+	}
+	var (
+		mu  sync.Mutex
+		res passResult
+		wg  sync.WaitGroup
+	)
+	record := func(s Step, out StepResult, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			res.progress++
+		case errors.Is(err, errPaused) || ctx.Err() != nil:
+		case errclass.Of(err) == errclass.Permanent:
+			res.permanent = append(res.permanent, s.Key)
+		default:
+			if res.retry == nil || errclass.IsThrottled(res.retry) {
+				res.retry = err
+			}
+		}
+	}
+	for system, steps := range bySystem {
+		limit := cmp.Or(e.Limits[system], LimitsDefault[system], 1)
+		sem := make(chan struct{}, limit)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var swg sync.WaitGroup
+			for _, s := range steps {
+				if ctx.Err() != nil || !e.now().Before(deadline) {
+					break
+				}
+				sem <- struct{}{}
+				swg.Add(1)
+				go func() {
+					defer func() { <-sem; swg.Done() }()
+					out, err := e.step(ctx, r, s, deadline)
+					record(s, out, err)
+				}()
+			}
+			swg.Wait()
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+// errPaused stops a long step (a storage prefix) at the slice's deadline; its
+// cursor is checkpointed, so the next slice goes on from there.
+var errPaused = errors.New("erasure: slice budget spent")
+
+// step runs one step and checkpoints its outcome. A crash between the
+// upstream call and the checkpoint repeats that one call on resume: the
+// upstream then answers "already gone", and the step is recorded as
+// already_absent. That window cannot be closed without the upstream taking
+// part in a transaction, so it is bounded instead: at most one repeated call
+// per step in flight at the crash.
+func (e *Executor) step(ctx context.Context, r Request, s Step, deadline time.Time) (StepResult, error) {
+	out, err := e.do(ctx, r, s, deadline)
+	if err != nil && errclass.Of(err) == errclass.AlreadyGone {
+		out, err = StepResult{Outcome: AlreadyAbsent, Count: out.Count}, nil
+	}
+	if err != nil {
+		if errors.Is(err, errPaused) || ctx.Err() != nil {
+			return out, err
+		}
+		f := StepFailure{Step: s.Key, Class: string(errclass.Of(err)), Error: err.Error()}
+		if rerr := e.Store.recordFailure(context.WithoutCancel(ctx), r.ID, f); rerr != nil {
+			return out, rerr
+		}
+		e.Log.Warn().Str("request_id", r.ID).Str("step", s.Key).Str("error_class", f.Class).Err(err).Msg("erasure step failed")
+		return out, err
+	}
+	out.At = e.now().UTC()
+	if err := e.Store.checkpoint(context.WithoutCancel(ctx), r.ID, s.Key, out); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func (e *Executor) do(ctx context.Context, r Request, s Step, deadline time.Time) (StepResult, error) {
+	notConfigured := errclass.AsPermanent(fmt.Errorf("%s: %w", s.System, ErrNotConfigured))
+	switch {
+	case s.System == SystemArtifi && e.Artifi == nil,
+		s.System == SystemBigin && e.Bigin == nil,
+		s.System == SystemIBMBPM && e.BPM == nil:
+		return StepResult{}, notConfigured
+	}
+	switch s.Kind {
+	case KindArtifiPhoto:
+		// The photo was listed when the request was planned, so it counts
+		// as erased whichever way the delete answers.
+		return StepResult{Outcome: Deleted, Count: 1}, e.Artifi.DeleteUserPhotoV4(ctx, s.Owner, s.Target)
+	case KindArtifiDesigns:
+		return StepResult{Outcome: Deleted, Count: 1}, e.Artifi.DeleteDesignsByUserID(ctx, s.Owner)
+	case KindBiginPhoto:
+		module, record, _ := strings.Cut(s.Target, "/")
+		return StepResult{Outcome: Deleted, Count: 1}, e.Bigin.DeleteRecordPhoto(ctx, module, record)
+	case KindBPMAvatar:
+		return StepResult{Outcome: Deleted, Count: 1}, e.BPM.DeleteAvatar(ctx, s.Target)
+	case KindStoragePrefix:
+		return e.deletePrefix(ctx, r, s.Target, deadline)
+	}
+	return StepResult{}, errclass.AsPermanent(fmt.Errorf("unknown step kind %q", s.Kind))
+}
+
+// deletePrefix deletes every object under prefix, batch by batch. Before a
+// batch is deleted its keys are written down (the intent); after, the cursor
+// moves past it and the count grows, in one transaction. A crash in between
+// leaves the intent, which the resume deletes again (idempotent) and counts
+// once, so the count is exact however often the worker dies.
+func (e *Executor) deletePrefix(ctx context.Context, r Request, prefix string, deadline time.Time) (StepResult, error) {
+	key := rkeys.ErasureCursors(r.ID)
+	cursorF, countF, intentF := "cursor:"+prefix, "count:"+prefix, "intent:"+prefix
+	batchSize := cmp.Or(e.StorageBatch, StorageBatchDefault)
+	commit := func(keys []string) error {
+		if err := e.Objects.DeleteMany(ctx, keys); err != nil {
+			return err
+		}
+		_, err := e.Store.rdb.TxPipelined(context.WithoutCancel(ctx), func(p redis.Pipeliner) error {
+			p.HSet(ctx, key, cursorF, keys[len(keys)-1])
+			p.HIncrBy(ctx, key, countF, int64(len(keys)))
+			p.HDel(ctx, key, intentF)
+			return nil
+		})
+		return err
+	}
+	h, err := e.Store.rdb.HMGet(ctx, key, cursorF, intentF).Result()
+	if err != nil {
+		return StepResult{}, err
+	}
+	cursor, _ := h[0].(string)
+	if intent, _ := h[1].(string); intent != "" {
+		keys := strings.Split(intent, "\n")
+		if err := commit(keys); err != nil {
+			return StepResult{}, err
+		}
+		cursor = keys[len(keys)-1]
+	}
+	for {
+		if !e.now().Before(deadline) {
+			return StepResult{}, errPaused
+		}
+		var batch []string
+		for obj, err := range e.Objects.List(ctx, prefix, cursor) {
+			if err != nil {
+				return StepResult{}, err
+			}
+			batch = append(batch, obj.Key)
+			if len(batch) == batchSize {
+				break
+			}
+		}
+		if len(batch) == 0 {
+			break
+		}
+		// Keys cannot hold a newline (storage refuses control characters).
+		if err := e.Store.rdb.HSet(ctx, key, intentF, strings.Join(batch, "\n")).Err(); err != nil {
+			return StepResult{}, err
+		}
+		if err := commit(batch); err != nil {
+			return StepResult{}, err
+		}
+		cursor = batch[len(batch)-1]
+	}
+	n, err := e.Store.rdb.HGet(ctx, key, countF).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return StepResult{}, err
+	}
+	count, _ := strconv.Atoi(n)
+	if count == 0 {
+		return StepResult{Outcome: AlreadyAbsent}, nil
+	}
+	return StepResult{Outcome: Deleted, Count: count}, nil
+}
+
+// verify looks again at every system and names whatever is still there.
+func (e *Executor) verify(ctx context.Context, r Request, plan Plan) ([]string, error) {
+	var remains []string
+	for _, id := range plan.IDs {
+		if e.Artifi != nil {
+			left, err := e.Artifi.AllUserPhotoIDs(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if len(left) > 0 {
+				remains = append(remains, fmt.Sprintf("artifi: %d photos of %s", len(left), id))
+			}
+		}
+		n := 0
+		for _, err := range e.Objects.List(ctx, UserPrefix(id), "") {
+			if err != nil {
+				return nil, err
+			}
+			n++
+		}
+		if n > 0 {
+			remains = append(remains, fmt.Sprintf("storage: %d objects under %s", n, UserPrefix(id)))
+		}
+	}
+	if e.Bigin != nil {
+		for _, b := range r.Bigin {
+			has, err := e.Bigin.HasRecordPhoto(ctx, b.Module, b.RecordID)
+			if err != nil {
+				return nil, err
+			}
+			if has {
+				remains = append(remains, "bigin:"+b.Module+":"+b.RecordID+" photo")
+			}
+		}
+	}
+	if e.BPM != nil && r.BPMUser != "" {
+		def, err := e.BPM.AvatarIsDefault(ctx, r.BPMUser)
+		if err != nil {
+			return nil, err
+		}
+		if !def {
+			remains = append(remains, "ibmbpm:avatar is not the default")
+		}
+	}
+	return remains, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sortFailures(fs []StepFailure) {
+	slices.SortFunc(fs, func(a, b StepFailure) int { return cmp.Compare(a.Step, b.Step) })
+}

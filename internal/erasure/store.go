@@ -1,0 +1,295 @@
+package erasure
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+)
+
+// ErrNotFound means no request has that id.
+var ErrNotFound = errors.New("erasure: no such request")
+
+// ErrAlreadyExtended means the request's one extension was granted already.
+var ErrAlreadyExtended = errors.New("erasure: deadline already extended (GDPR allows one extension)")
+
+// Store keeps erasure requests, their state and checkpoints in Redis.
+type Store struct {
+	rdb redis.UniversalClient
+	Now func() time.Time
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb, Now: time.Now} }
+
+// create records a new request atomically: the request id decides whether it
+// is new, and the user's active request decides whether it runs or joins.
+//
+//	KEYS[1] request hash, KEYS[2] user's active request, KEYS[3] open set,
+//	KEYS[4] joined set of the active request (only used when joining; its
+//	        name is built from ARGV in the script, so KEYS[4] is a prefix)
+//	ARGV[1] request JSON, ARGV[2] request id, ARGV[3] due (unix s), ARGV[4] state JSON
+//	returns {created (1|0), joined_to}
+var create = redis.NewScript(`
+if redis.call("HEXISTS", KEYS[1], "request") == 1 then
+	return {0, redis.call("HGET", KEYS[1], "joined_to") or ""}
+end
+local joined = ""
+local cur = redis.call("GET", KEYS[2])
+if cur and cur ~= ARGV[2] then
+	joined = cur
+	redis.call("SADD", KEYS[4] .. cur .. ":joined", ARGV[2])
+else
+	redis.call("SET", KEYS[2], ARGV[2])
+end
+redis.call("HSET", KEYS[1], "request", ARGV[1], "state", ARGV[4], "joined_to", joined)
+redis.call("ZADD", KEYS[3], ARGV[3], ARGV[2])
+return {1, joined}`)
+
+// Created says what Create did.
+type Created struct {
+	New      bool   // false: the request id was filed before; nothing changed
+	JoinedTo string // non-empty: another request is erasing the same user
+}
+
+// Create records r unless a request with its id exists.
+func (s *Store) Create(ctx context.Context, r Request) (Created, error) {
+	req, err := json.Marshal(r)
+	if err != nil {
+		return Created{}, err
+	}
+	st, _ := json.Marshal(State{Status: StatusQueued, UpdatedAt: s.Now().UTC()})
+	joinedPrefix := strings.TrimSuffix(rkeys.ErasureJoined("X"), "X:joined")
+	res, err := create.Run(ctx, s.rdb,
+		[]string{rkeys.ErasureRequest(r.ID), rkeys.ErasureActive(r.UserID), rkeys.ErasureOpen(), joinedPrefix},
+		req, r.ID, Due(r.FiledAt, false).Unix(), st).Slice()
+	if err != nil {
+		return Created{}, fmt.Errorf("erasure: create %s: %w", r.ID, err)
+	}
+	n, _ := res[0].(int64)
+	joined, _ := res[1].(string)
+	return Created{New: n == 1, JoinedTo: joined}, nil
+}
+
+// Get returns the record of request id, with the live count of finished
+// steps. A joined request shows the state of the request it joined.
+func (s *Store) Get(ctx context.Context, id string) (Record, error) {
+	h, err := s.rdb.HGetAll(ctx, rkeys.ErasureRequest(id)).Result()
+	if err != nil {
+		return Record{}, fmt.Errorf("erasure: get %s: %w", id, err)
+	}
+	if h["request"] == "" {
+		return Record{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	var rec Record
+	if err := json.Unmarshal([]byte(h["request"]), &rec.Request); err != nil {
+		return Record{}, fmt.Errorf("erasure: request %s: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(h["state"]), &rec.State); err != nil {
+		return Record{}, fmt.Errorf("erasure: state of %s: %w", id, err)
+	}
+	if e := h["extension"]; e != "" {
+		rec.Extension = new(Extension)
+		if err := json.Unmarshal([]byte(e), rec.Extension); err != nil {
+			return Record{}, fmt.Errorf("erasure: extension of %s: %w", id, err)
+		}
+	}
+	rec.JoinedTo = h["joined_to"]
+	runner := id
+	if rec.JoinedTo != "" {
+		runner = rec.JoinedTo
+		other, err := s.rdb.HGet(ctx, rkeys.ErasureRequest(runner), "state").Result()
+		if err != nil {
+			return Record{}, fmt.Errorf("erasure: state of joined %s: %w", runner, err)
+		}
+		if err := json.Unmarshal([]byte(other), &rec.State); err != nil {
+			return Record{}, fmt.Errorf("erasure: state of joined %s: %w", runner, err)
+		}
+	}
+	done, err := s.rdb.HLen(ctx, rkeys.ErasureSteps(runner)).Result()
+	if err != nil {
+		return Record{}, fmt.Errorf("erasure: steps of %s: %w", runner, err)
+	}
+	rec.StepsDone = int(done)
+	rec.Joined, err = s.rdb.SMembers(ctx, rkeys.ErasureJoined(id)).Result()
+	if err != nil {
+		return Record{}, fmt.Errorf("erasure: joined of %s: %w", id, err)
+	}
+	rec.DueAt = Due(rec.Request.FiledAt, rec.Extension != nil)
+	rec.DaysLeft = DaysLeft(rec.DueAt, s.Now())
+	rec.AtRisk = rec.State.Status.Open() && (rec.DaysLeft < AtRiskDays || rec.State.Status == StatusFailed)
+	rec.TaskID = rec.Request.Payload(0).TaskID()
+	if rec.State.Status == StatusDone {
+		rec.ReceiptKey = ReceiptKey(id)
+	}
+	return rec, nil
+}
+
+// SetState replaces the state of request id. Only the worker holding the
+// user's lock calls it, so there is no concurrent writer to lose.
+func (s *Store) SetState(ctx context.Context, id string, st State) error {
+	st.UpdatedAt = s.Now().UTC()
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.HSet(ctx, rkeys.ErasureRequest(id), "state", b).Err(); err != nil {
+		return fmt.Errorf("erasure: set state of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Extend grants the one extension of request id.
+func (s *Store) Extend(ctx context.Context, id, reason string) (Record, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return Record{}, errors.New("erasure: an extension needs a reason")
+	}
+	rec, err := s.Get(ctx, id)
+	if err != nil {
+		return Record{}, err
+	}
+	b, _ := json.Marshal(Extension{Reason: reason, GrantedAt: s.Now().UTC()})
+	ok, err := s.rdb.HSetNX(ctx, rkeys.ErasureRequest(id), "extension", b).Result()
+	if err != nil {
+		return Record{}, fmt.Errorf("erasure: extend %s: %w", id, err)
+	}
+	if !ok {
+		return Record{}, ErrAlreadyExtended
+	}
+	if rec.State.Status.Open() {
+		due := Due(rec.Request.FiledAt, true).Unix()
+		if err := s.rdb.ZAddXX(ctx, rkeys.ErasureOpen(), redis.Z{Score: float64(due), Member: id}).Err(); err != nil {
+			return Record{}, fmt.Errorf("erasure: extend %s: %w", id, err)
+		}
+	}
+	return s.Get(ctx, id)
+}
+
+// Open returns every open request, soonest due first.
+func (s *Store) Open(ctx context.Context) ([]Record, error) {
+	ids, err := s.rdb.ZRange(ctx, rkeys.ErasureOpen(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("erasure: list open: %w", err)
+	}
+	out := make([]Record, 0, len(ids))
+	for _, id := range ids {
+		rec, err := s.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// close marks the request, and those that joined it, as no longer open, and
+// frees the user for a later request.
+func (s *Store) close(ctx context.Context, r Request, joined []string) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		members := append([]any{r.ID}, toAny(joined)...)
+		p.ZRem(ctx, rkeys.ErasureOpen(), members...)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("erasure: close %s: %w", r.ID, err)
+	}
+	// Only if it is still ours: a compare-and-delete is not needed because a
+	// new request for the user joins this one while the key is set.
+	if cur, err := s.rdb.Get(ctx, rkeys.ErasureActive(r.UserID)).Result(); err == nil && cur == r.ID {
+		if err := s.rdb.Del(ctx, rkeys.ErasureActive(r.UserID)).Err(); err != nil {
+			return fmt.Errorf("erasure: close %s: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// Outcome is how a step ended.
+type Outcome string
+
+const (
+	Deleted       Outcome = "deleted"
+	AlreadyAbsent Outcome = "already_absent"
+	Failed        Outcome = "failed"
+)
+
+// StepResult is a step's checkpoint.
+type StepResult struct {
+	Outcome Outcome   `json:"outcome"`
+	Count   int       `json:"count"`
+	At      time.Time `json:"at"`
+}
+
+// finished returns every checkpointed step of request id.
+func (s *Store) finished(ctx context.Context, id string) (map[string]StepResult, error) {
+	h, err := s.rdb.HGetAll(ctx, rkeys.ErasureSteps(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("erasure: checkpoints of %s: %w", id, err)
+	}
+	out := make(map[string]StepResult, len(h))
+	for k, v := range h {
+		var r StepResult
+		if err := json.Unmarshal([]byte(v), &r); err != nil {
+			return nil, fmt.Errorf("erasure: checkpoint %s of %s: %w", k, id, err)
+		}
+		out[k] = r
+	}
+	return out, nil
+}
+
+// checkpoint records that step finished, and forgets its last failure. HSETNX
+// keeps the first outcome should a step ever be recorded twice.
+func (s *Store) checkpoint(ctx context.Context, id, step string, r StepResult) error {
+	b, _ := json.Marshal(r)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSetNX(ctx, rkeys.ErasureSteps(id), step, b)
+		p.HDel(ctx, rkeys.ErasureFailures(id), step)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("erasure: checkpoint %s: %w", step, err)
+	}
+	return nil
+}
+
+func (s *Store) recordFailure(ctx context.Context, id string, f StepFailure) error {
+	b, _ := json.Marshal(f)
+	return s.rdb.HSet(ctx, rkeys.ErasureFailures(id), f.Step, b).Err()
+}
+
+func (s *Store) failures(ctx context.Context, id string) ([]StepFailure, error) {
+	h, err := s.rdb.HGetAll(ctx, rkeys.ErasureFailures(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("erasure: failures of %s: %w", id, err)
+	}
+	out := make([]StepFailure, 0, len(h))
+	for _, v := range h {
+		var f StepFailure
+		if json.Unmarshal([]byte(v), &f) == nil {
+			out = append(out, f)
+		}
+	}
+	sortFailures(out)
+	return out, nil
+}
+
+func (s *Store) clearFailures(ctx context.Context, id string) error {
+	return s.rdb.Del(ctx, rkeys.ErasureFailures(id)).Err()
+}
