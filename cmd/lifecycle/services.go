@@ -212,6 +212,10 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, reg *me
 	deps.Locks = userlock.New(rdb, userlock.LeaseDefault)
 	deps.Now = time.Now
 	deps.Log = log
+	deps.Sweep = handlers.SweepSettings{
+		GuestPrefix: cfg.Sweep.GuestPrefix, GuestRetention: cfg.Sweep.GuestRetention, Grace: cfg.Sweep.Grace,
+		RestoreWindow: cfg.Sweep.RestoreWindow, MaxShare: cfg.Sweep.MaxShare,
+	}
 	deps.Archiver = &deadletter.Archiver{Inspector: inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: reg.DeadLetters}
 	mux := asynq.NewServeMux()
 	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now))
