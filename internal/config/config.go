@@ -83,6 +83,10 @@ type Config struct {
 	BPM    BPM
 
 	Sweep Sweep
+
+	// ReceiptKey signs erasure receipts (HMAC-SHA256), so that a receipt
+	// altered after the fact is detected.
+	ReceiptKey Secret
 }
 
 type Artifi struct {
@@ -170,6 +174,7 @@ const (
 	GroupSchedule
 	GroupLog
 	GroupSweep
+	GroupErasure
 )
 
 // Parse reads args (flags after the subcommand) and env into a Config.
@@ -181,7 +186,7 @@ func Parse(name, summary string, groups Group, args []string, env func(string) s
 	fs.SetOutput(out)
 	var active []setting
 	vals := map[string]*string{}
-	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog, GroupSweep} {
+	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog, GroupSweep, GroupErasure} {
 		if groups&g == 0 {
 			continue
 		}
@@ -373,6 +378,17 @@ var settings = map[Group][]setting{
 				return nil
 			}},
 	},
+	GroupErasure: {{
+		flag: "receipt-key", env: "LIFECYCLE_RECEIPT_KEY", secret: true,
+		usage: "key that signs erasure receipts (HMAC-SHA256), at least 16 bytes; keep it as long as the receipts",
+		set: func(c *Config, v string) error {
+			if v != "" && len(v) < 16 {
+				return fmt.Errorf("too short (%d bytes): use at least 16 random bytes", len(v))
+			}
+			c.ReceiptKey = Secret(v)
+			return nil
+		},
+	}},
 	GroupLog: {
 		{flag: "log-level", env: "LIFECYCLE_LOG_LEVEL", def: LogLevelDefault, usage: "debug, info, warn or error",
 			set: func(c *Config, v string) error {
