@@ -16,7 +16,7 @@ import (
 // up. Redis is embedded (miniredis: nothing persists, fine for trying things
 // out, not for production) unless --redis-url points at a real one.
 func runDev(ctx context.Context, e env, args []string) error {
-	cfg, log, err := parse(e, "dev", config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSchedule, args)
+	cfg, log, err := parse(e, "dev", config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSchedule|config.GroupErasure, args)
 	if err != nil {
 		return err
 	}

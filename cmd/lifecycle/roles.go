@@ -33,7 +33,7 @@ func builtinSchedule() []scheduler.Entry {
 }
 
 func runWorker(ctx context.Context, e env, args []string) error {
-	cfg, log, err := parse(e, "worker", config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSweep, args)
+	cfg, log, err := parse(e, "worker", config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSweep|config.GroupErasure, args)
 	if err != nil {
 		return err
 	}

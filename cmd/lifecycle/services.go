@@ -17,6 +17,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/api"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
+	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
@@ -128,10 +129,13 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log zerolog
 }
 
 func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, log zerolog.Logger) http.Handler {
+	erasures := erasure.NewStore(rdb)
+	reg.MustRegister(erasure.NewCollector(erasures, log))
 	return api.New(api.Params{
 		Redis:    api.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
 		Gatherer: reg,
 		Log:      log,
+		Erasures: &erasure.Service{Store: erasures, Tasks: tasks.WrapClient(asynq.NewClientFromRedisClient(rdb))},
 	})
 }
 
@@ -212,6 +216,10 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, reg *me
 	deps.Locks = userlock.New(rdb, userlock.LeaseDefault)
 	deps.Now = time.Now
 	deps.Log = log
+	deps.ReceiptKey = []byte(cfg.ReceiptKey.Value())
+	if len(deps.ReceiptKey) == 0 {
+		log.Warn().Msg("LIFECYCLE_RECEIPT_KEY not set: erasures will be dead-lettered, since they could not sign their receipts")
+	}
 	deps.Sweep = handlers.SweepSettings{
 		GuestPrefix: cfg.Sweep.GuestPrefix, GuestRetention: cfg.Sweep.GuestRetention, Grace: cfg.Sweep.Grace,
 		RestoreWindow: cfg.Sweep.RestoreWindow, MaxShare: cfg.Sweep.MaxShare,

@@ -28,6 +28,10 @@ type Params struct {
 	Redis    Pinger
 	Gatherer prometheus.Gatherer
 	Log      zerolog.Logger
+
+	// Erasures serves the privacy team's /v1/erasures routes (erasures.go);
+	// nil leaves them out.
+	Erasures ErasureService
 }
 
 // ReadyTimeout bounds the readiness probe's Redis ping, so that a hung Redis
@@ -51,6 +55,9 @@ func New(p Params) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "redis": "ok"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Gatherer, promhttp.HandlerOpts{}))
+	if p.Erasures != nil {
+		erasureRoutes(mux, p)
+	}
 	return mux
 }
 
