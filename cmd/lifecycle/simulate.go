@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
@@ -43,27 +42,8 @@ func runSimulate(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// simulatorEnv is the worker configuration that targets set. These are the
-// simulators' fixed test credentials, safe to print.
-func simulatorEnv(set *simulate.Set) [][2]string {
-	c := set.Credentials
-	return [][2]string{
-		{"LIFECYCLE_ARTIFI_URL", set.ArtifiURL},
-		{"LIFECYCLE_ARTIFI_WEBSITE_ID", strconv.Itoa(c.ArtifiWebsiteID)},
-		{"LIFECYCLE_ARTIFI_CLIENT_KEY", c.ArtifiClientKey},
-		{"LIFECYCLE_BIGIN_ACCOUNTS_URL", set.BiginURL},
-		{"LIFECYCLE_BIGIN_API_DOMAIN", set.BiginURL},
-		{"LIFECYCLE_BIGIN_CLIENT_ID", c.BiginClientID},
-		{"LIFECYCLE_BIGIN_CLIENT_SECRET", c.BiginClientSecret},
-		{"LIFECYCLE_BIGIN_REFRESH_TOKEN", c.BiginRefreshToken},
-		{"LIFECYCLE_BPM_URL", set.BPMURL},
-		{"LIFECYCLE_BPM_USERNAME", c.BPMUsername},
-		{"LIFECYCLE_BPM_PASSWORD", c.BPMPassword},
-	}
-}
-
 func printSimulatorEnv(w io.Writer, set *simulate.Set) {
-	for _, kv := range simulatorEnv(set) {
+	for _, kv := range set.Env() {
 		fmt.Fprintf(w, "  export %s=%s\n", kv[0], kv[1])
 	}
 }

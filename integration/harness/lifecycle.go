@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
@@ -155,4 +157,20 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// WorkerEnv is the environment of a worker process on redisURL, storing in
+// dir, with every upstream pointed at set, plus extra variables.
+func WorkerEnv(t testing.TB, redisURL, dir string, set *simulate.Set, extra ...string) []string {
+	env := []string{
+		"LIFECYCLE_REDIS_URL=" + redisURL,
+		"LIFECYCLE_HTTP_ADDR=" + FreeAddr(t),
+		"LIFECYCLE_STORAGE=file://" + dir,
+	}
+	if set != nil {
+		for _, kv := range set.Env() {
+			env = append(env, kv[0]+"="+kv[1])
+		}
+	}
+	return append(env, extra...)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -209,4 +210,24 @@ func (s *Set) seed() {
 		s.BPM.AddUser(u.Name, u.ID, u.Avatar)
 	}
 	s.Demo = d
+}
+
+// Env is the worker configuration (LIFECYCLE_* variables) that points every
+// client at this Set. The values are the simulators' fixed test
+// credentials, safe to print.
+func (s *Set) Env() [][2]string {
+	c := s.Credentials
+	return [][2]string{
+		{"LIFECYCLE_ARTIFI_URL", s.ArtifiURL},
+		{"LIFECYCLE_ARTIFI_WEBSITE_ID", strconv.Itoa(c.ArtifiWebsiteID)},
+		{"LIFECYCLE_ARTIFI_CLIENT_KEY", c.ArtifiClientKey},
+		{"LIFECYCLE_BIGIN_ACCOUNTS_URL", s.BiginURL},
+		{"LIFECYCLE_BIGIN_API_DOMAIN", s.BiginURL},
+		{"LIFECYCLE_BIGIN_CLIENT_ID", c.BiginClientID},
+		{"LIFECYCLE_BIGIN_CLIENT_SECRET", c.BiginClientSecret},
+		{"LIFECYCLE_BIGIN_REFRESH_TOKEN", c.BiginRefreshToken},
+		{"LIFECYCLE_BPM_URL", s.BPMURL},
+		{"LIFECYCLE_BPM_USERNAME", c.BPMUsername},
+		{"LIFECYCLE_BPM_PASSWORD", c.BPMPassword},
+	}
 }
