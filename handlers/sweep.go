@@ -56,6 +56,8 @@ func newAssetsSweep(d Deps) asynq.Handler {
 	}
 	if d.Artifi != nil {
 		p.Photos = d.Artifi
+	} else {
+		p.Log.Warn().Msg("Artifi not configured: sweeps will not look for photos deleted upstream")
 	}
 	s, err := sweep.New(p)
 	if err != nil {

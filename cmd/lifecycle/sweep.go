@@ -91,7 +91,7 @@ func runSweep(ctx context.Context, e env, args []string) error {
 	switch action {
 	case "show", "restore":
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return &usageError{"sweep " + action + ": SWEEP_ID required"}
+			return &usageError{action + ": SWEEP_ID required (see lifecycle sweep list)"}
 		}
 		id, args = args[0], args[1:]
 	case "list", "run", "purge":
