@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
@@ -173,4 +175,36 @@ func WorkerEnv(t testing.TB, redisURL, dir string, set *simulate.Set, extra ...s
 		}
 	}
 	return append(env, extra...)
+}
+
+// StartHostWorker runs `lifecycle worker` from the lifecycle:dev image on the
+// host's network (so that it reaches simulators and Redis on loopback, as a
+// process would) with dir mounted as its file store at /data. Kill stops it
+// the hard way.
+func StartHostWorker(t testing.TB, env []string, dir string) testcontainers.Container {
+	t.Helper()
+	e := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		e[k] = v
+	}
+	e["LIFECYCLE_STORAGE"] = "file:///data"
+	return start(t, testcontainers.ContainerRequest{
+		Image: ImageLifecycle,
+		Cmd:   []string{"worker"},
+		Env:   e,
+		HostConfigModifier: func(hc *container.HostConfig) {
+			hc.NetworkMode = "host"
+			hc.Binds = append(hc.Binds, dir+":/data")
+		},
+		WaitingFor: wait.ForLog("lifecycle worker running").WithStartupTimeout(StartTimeout),
+	})
+}
+
+// Kill sends SIGKILL to a container: no shutdown, no cleanup, as a crash.
+func Kill(t testing.TB, c testcontainers.Container) {
+	t.Helper()
+	if out, err := exec.Command("docker", "kill", "--signal", "KILL", c.GetContainerID()).CombinedOutput(); err != nil {
+		t.Fatalf("docker kill: %v: %s", err, out)
+	}
 }
