@@ -125,7 +125,7 @@ func (s *Sweeper) mark(ctx context.Context, st *runState) error {
 	now := s.p.Now()
 	buf := make([]Entry, 0, s.p.PartSize)
 	var cur owner
-	since := 0
+	since, lastCheckpoint := 0, time.Now()
 	checkpoint := func(after string) error {
 		if len(buf) > 0 {
 			if err := s.writePart(ctx, st.SweepID, st.Parts, buf); err != nil {
@@ -134,7 +134,7 @@ func (s *Sweeper) mark(ctx context.Context, st *runState) error {
 			st.Parts++
 			buf = buf[:0]
 		}
-		st.After, since = after, 0
+		st.After, since, lastCheckpoint = after, 0, time.Now()
 		return s.saveState(ctx, st)
 	}
 	last := st.After
@@ -158,7 +158,8 @@ func (s *Sweeper) mark(ctx context.Context, st *runState) error {
 			r.CandidateBytes[reason] += o.Size
 			buf = append(buf, Entry{Key: o.Key, To: QuarantineKey(st.SweepID, o.Key), Reason: reason, Size: o.Size, Modified: o.Modified.UTC()})
 		}
-		if since++; len(buf) >= s.p.PartSize || since >= s.p.Checkpoint {
+		// The wall clock, not Params.Now: this is about work lost, not ages.
+		if since++; len(buf) >= s.p.PartSize || since >= s.p.Checkpoint || time.Since(lastCheckpoint) >= s.p.CheckpointInterval {
 			if err := checkpoint(o.Key); err != nil {
 				return err
 			}

@@ -67,6 +67,10 @@ const (
 	MaxShareDefault       = 0.1
 	PartSizeDefault       = 1000
 	CheckpointDefault     = 10_000
+	// CheckpointIntervalDefault bounds the work a crash loses when listing
+	// is slow (Artifi answering each user's photos slowly), where
+	// CheckpointDefault objects could take minutes.
+	CheckpointIntervalDefault = 5 * time.Second
 )
 
 // Storage prefixes.
@@ -127,9 +131,12 @@ type Params struct {
 	RestoreWindow  time.Duration
 	MaxShare       float64
 
-	PartSize   int           // candidates per manifest part
-	Checkpoint int           // objects listed between checkpoints at most
-	Lease      time.Duration // sweep lock lease
+	PartSize int // candidates per manifest part
+	// A checkpoint is taken after Checkpoint objects or CheckpointInterval,
+	// whichever comes first.
+	Checkpoint         int
+	CheckpointInterval time.Duration
+	Lease              time.Duration // sweep lock lease
 
 	Now func() time.Time
 	Log zerolog.Logger
@@ -165,6 +172,7 @@ func New(p Params) (*Sweeper, error) {
 	p.Grace = cmpOr(p.Grace, GraceDefault)
 	p.RestoreWindow = cmpOr(p.RestoreWindow, RestoreWindowDefault)
 	p.Lease = cmpOr(p.Lease, LeaseDefault)
+	p.CheckpointInterval = cmpOr(p.CheckpointInterval, CheckpointIntervalDefault)
 	if p.MaxShare == 0 {
 		p.MaxShare = MaxShareDefault
 	}
