@@ -113,3 +113,41 @@ func TestDevServesHealthQuickly(t *testing.T) {
 		}
 	}
 }
+
+// TestBadStorageExits2: a wrong S3 endpoint, bucket or key stops the worker
+// at start with one line naming LIFECYCLE_STORAGE, not on its first task.
+func TestBadStorageExits2(t *testing.T) {
+	redis := harness.StartRedis(t, nil)
+	s3 := harness.StartS3(t)
+	tests := []struct {
+		name    string
+		url     string
+		access  string
+		secret  string
+		mention string
+	}{
+		{"wrong endpoint", "s3://" + s3.Bucket + "?endpoint=127.0.0.1:1&secure=false", s3.AccessKey, s3.SecretKey, "127.0.0.1:1"},
+		{"wrong bucket", s3.BucketURL("no-such-bucket"), s3.AccessKey, s3.SecretKey, "no-such-bucket"},
+		{"wrong secret", s3.URL(), s3.AccessKey, "not-the-secret", "LIFECYCLE_S3_SECRET_KEY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := harness.StartProcess(t, []string{
+				"LIFECYCLE_REDIS_URL=" + redis.URL(), "LIFECYCLE_HTTP_ADDR=" + harness.FreeAddr(t),
+				"LIFECYCLE_STORAGE=" + tt.url, "LIFECYCLE_S3_ACCESS_KEY=" + tt.access, "LIFECYCLE_S3_SECRET_KEY=" + tt.secret,
+				"LIFECYCLE_LOG_LEVEL=error",
+			}, "worker")
+			code, exited := p.Wait(20 * time.Second)
+			out := strings.TrimSpace(p.Output())
+			if !exited || code != 2 {
+				t.Fatalf("exit %d (exited %v), want 2:\n%s", code, exited, out)
+			}
+			if strings.Contains(out, "\n") || !strings.Contains(out, "LIFECYCLE_STORAGE") || !strings.Contains(out, tt.mention) {
+				t.Errorf("want one line naming LIFECYCLE_STORAGE and %q, got:\n%s", tt.mention, out)
+			}
+			if strings.Contains(out, s3.SecretKey) || strings.Contains(out, "not-the-secret") {
+				t.Errorf("a secret leaked into the error: %s", out)
+			}
+		})
+	}
+}
