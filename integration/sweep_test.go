@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,10 +17,12 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
+	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep/sweeptest"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi/artifisim"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -222,10 +225,7 @@ func TestSweepPurgeAndRestore(t *testing.T) {
 	if code, _ := show.Wait(30 * time.Second); code != 0 {
 		t.Fatalf("sweep show: exit %d:\n%s", code, show.Output())
 	}
-	var rep sweep.Report
-	if err := json.Unmarshal([]byte(show.Output()[strings.Index(show.Output(), "{"):]), &rep); err != nil {
-		t.Fatalf("sweep show output: %v\n%s", err, show.Output())
-	}
+	rep := printedReport(t, show.Output())
 	got := map[string]any{"status": rep.Status, "scanned": rep.Scanned, "fresh": rep.Fresh, "moved": rep.Moved,
 		"purged": rep.Purged, "restored": rep.Restored, "candidates": rep.Candidates}
 	want := map[string]any{"status": sweep.StatusPurged, "scanned": int64(len(seed) - 1), "fresh": int64(3),
@@ -266,6 +266,21 @@ func TestSweepSafetyLimitOnEmptyUpstream(t *testing.T) {
 	}
 }
 
+// printedReport finds the indented report a sweep command printed amid its
+// JSON log lines (stdout and stderr are one stream here).
+func printedReport(t *testing.T, out string) sweep.Report {
+	t.Helper()
+	start, end := strings.Index(out, "{\n"), strings.LastIndex(out, "\n}")
+	var rep sweep.Report
+	if start < 0 || end < start {
+		t.Fatalf("no report in the output:\n%s", out)
+	}
+	if err := json.Unmarshal([]byte(out[start:end+2]), &rep); err != nil {
+		t.Fatalf("report in the output: %v\n%s", err, out)
+	}
+	return rep
+}
+
 func without(keys []string, prefixes ...string) []string {
 	var out []string
 	for _, k := range keys {
@@ -283,4 +298,80 @@ func hasLineWith(out string, words ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestKilledSweepResumesFromItsCheckpoint: a sweep killed (SIGKILL) halfway
+// through its mark is finished by the next sweep that runs, from its
+// checkpoint, with the same counts and outcome as a sweep never killed.
+func TestKilledSweepResumesFromItsCheckpoint(t *testing.T) {
+	w := newSweepWorld(t)
+	// A slow Artifi makes the mark last about 10 s (40 users, 250 ms each).
+	w.sim.Faults().Set(faults.Config{Latency: 250 * time.Millisecond})
+	var objs []sweeptest.Object
+	var live, orphans []string
+	for u := range 40 {
+		user := "u-" + strconv.Itoa(100+u)
+		for _, id := range w.sim.AddPhotos(user, 10) {
+			key := "users/" + user + "/photos/" + id + ".jpg"
+			objs = append(objs, sweeptest.Object{Key: key, Age: 90 * day})
+			live = append(live, key)
+		}
+		for d := range 40 {
+			key := "users/" + user + "/designs/" + strconv.Itoa(d) + ".json"
+			objs = append(objs, sweeptest.Object{Key: key, Age: 90 * day})
+			live = append(live, key)
+		}
+		gone := "users/" + user + "/photos/1.jpg" // never in Artifi
+		objs = append(objs, sweeptest.Object{Key: gone, Age: 90 * day})
+		orphans = append(orphans, gone)
+	}
+	sweeptest.Seed(t, w.store, w.dir, time.Now(), objs)
+	slices.Sort(live)
+
+	first := harness.StartProcess(t, w.env(t), "sweep", "run", "--id", "crash-1")
+	// Wait for a checkpoint that is partway through, then kill the process
+	// without letting it clean up.
+	var mid struct {
+		Phase  string       `json:"phase"`
+		After  string       `json:"after"`
+		Report sweep.Report `json:"report"`
+	}
+	if !harness.WaitFor(context.Background(), 30*time.Second, func() bool {
+		b, err := w.rdb.Get(context.Background(), rkeys.SweepRun()).Bytes()
+		return err == nil && json.Unmarshal(b, &mid) == nil && mid.Report.Scanned > 0
+	}) {
+		t.Fatalf("no checkpoint within 30 s:\n%s", first.Output())
+	}
+	if err := first.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait(10 * time.Second)
+	if mid.Phase != "mark" || mid.Report.Scanned >= int64(len(objs)) {
+		t.Fatalf("killed at %s after %d of %d objects; want partway through the mark", mid.Phase, mid.Report.Scanned, len(objs))
+	}
+	t.Logf("killed after a checkpoint at %d of %d objects (%s)", mid.Report.Scanned, len(objs), mid.After)
+	// The killed holder's lease would run out in 30 s; end it now.
+	if err := w.rdb.Del(context.Background(), rkeys.SweepLock()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w.sim.Faults().Set(faults.Config{})
+
+	second := harness.StartProcess(t, w.env(t), "sweep", "run", "--id", "next-1")
+	if code, exited := second.Wait(60 * time.Second); !exited || code != 0 {
+		t.Fatalf("second sweep: exit %d (exited %v):\n%s", code, exited, second.Output())
+	}
+	rep := printedReport(t, second.Output())
+	got := map[string]any{"id": rep.SweepID, "status": rep.Status, "resumed": rep.Resumed, "scanned": rep.Scanned,
+		"moved": rep.Moved, "candidates": rep.Candidates}
+	want := map[string]any{"id": "crash-1", "status": sweep.StatusQuarantined, "resumed": 1, "scanned": int64(len(objs)),
+		"moved": int64(len(orphans)), "candidates": map[sweep.Reason]int64{sweep.UpstreamDeleted: int64(len(orphans))}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("report of the resumed sweep (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(live, sweeptest.Keys(t, w.store, "users/")); diff != "" {
+		t.Errorf("users/ after the resumed sweep (-live +got):\n%s", diff)
+	}
+	if got := len(sweeptest.Keys(t, w.store, "quarantine/crash-1/")); got != len(orphans) {
+		t.Errorf("%d objects in quarantine, want %d", got, len(orphans))
+	}
 }
