@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
+	"github.com/lifecycle-worker/lifecycle/internal/sweep"
+	"github.com/lifecycle-worker/lifecycle/internal/sweep/sweeptest"
 	"github.com/lifecycle-worker/lifecycle/scheduler"
 )
 
@@ -135,4 +138,54 @@ func slotOf(t *testing.T, id string) time.Time {
 func firingEntry(id string) string {
 	parts := strings.Split(id, ":")
 	return strings.Join(parts[1:len(parts)-1], ":")
+}
+
+// TestScheduledSweepRunsOnTheWorker: a sweep entry in the schedule file
+// fires, a worker runs it, and the sweep is named after the firing, so that
+// the report can be found from the schedule.
+func TestScheduledSweepRunsOnTheWorker(t *testing.T) {
+	w := newSweepWorld(t)
+	sweeptest.Seed(t, w.store, w.dir, time.Now(), []sweeptest.Object{
+		{Key: "users/guest-gone/designs/a.json", Age: 45 * day},
+		{Key: "users/u-1/designs/a.json", Age: 45 * day},
+	})
+	schedule := filepath.Join(t.TempDir(), "schedule.json")
+	body := `{"entries":[{"name":"sweep-it","cron":"*/3 * * * * *","type":"assets:sweep","queue":"sweep","payload":{"dry_run":true}}]}`
+	if err := os.WriteFile(schedule, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sched := harness.StartProcess(t, w.env(t, "LIFECYCLE_SCHEDULE_FILE="+schedule), "scheduler")
+	worker := harness.StartProcess(t, w.env(t, "LIFECYCLE_SWEEP_MAX_SHARE=0.9"), "worker")
+
+	var reports []string
+	if !harness.WaitFor(context.Background(), 30*time.Second, func() bool {
+		reports = reports[:0]
+		for _, k := range sweeptest.Keys(t, w.store, "sweeps/") {
+			if strings.HasSuffix(k, "/report.json") {
+				reports = append(reports, k)
+			}
+		}
+		return len(reports) > 0
+	}) {
+		t.Fatalf("no sweep report within 30 s; scheduler:\n%s\nworker:\n%s", sched.Output(), worker.Output())
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(reports[0], "sweeps/"), "/report.json")
+	if !strings.HasPrefix(id, "periodic-sweep-it-") {
+		t.Errorf("sweep id %q, want it named after the firing (periodic-sweep-it-{unix time})", id)
+	}
+	rc, err := w.store.Get(context.Background(), reports[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var rep sweep.Report
+	if err := json.NewDecoder(rc).Decode(&rep); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[sweep.Reason]int64{sweep.GuestExpired: 1}, rep.Candidates); diff != "" || rep.Status != sweep.StatusDryRun {
+		t.Errorf("scheduled dry run: status %s, candidates (-want +got):\n%s", rep.Status, diff)
+	}
+	if keys := sweeptest.Keys(t, w.store, "users/"); len(keys) != 2 {
+		t.Errorf("a dry run moved objects: users/ holds %v", keys)
+	}
 }
