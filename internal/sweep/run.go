@@ -173,8 +173,13 @@ func (s *Sweeper) mark(ctx context.Context, st *runState) error {
 type owner struct {
 	id     string
 	reason Reason // "" while the owner is live
-	photos map[string]struct{}
-	loaded bool // photos read from Artifi
+	// merging: a merge of this guest is under way (or crashed and awaits
+	// its retry): its objects are on their way to the registered user, and
+	// Artifi may already list its photos under that user. Nothing of it is
+	// a candidate.
+	merging bool
+	photos  map[string]struct{}
+	loaded  bool // photos read from Artifi
 }
 
 // classifyOwner decides whether id still owns anything.
@@ -190,6 +195,14 @@ func (s *Sweeper) classifyOwner(ctx context.Context, id string, now time.Time) (
 		return o, err
 	} else if ok {
 		o.reason = Merged
+		return o, nil
+	}
+	// The merge handler keeps its progress under this key from its first
+	// step until MergedInto is recorded, after its last.
+	if n, err := s.p.Redis.Exists(ctx, rkeys.MergeProgress(id)).Result(); err != nil {
+		return o, fmt.Errorf("merge progress of %s: %w", id, err)
+	} else if n > 0 {
+		o.merging = true
 		return o, nil
 	}
 	if strings.HasPrefix(id, s.p.GuestPrefix) {
@@ -236,7 +249,7 @@ func (s *Sweeper) classify(ctx context.Context, cur *owner, o storage.Object, no
 		}
 		*cur = c
 	}
-	if cur.reason != "" {
+	if cur.reason != "" || cur.merging {
 		return cur.reason, nil
 	}
 	photo, ok := PhotoID(o.Key)
@@ -311,7 +324,7 @@ func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, 
 		return err
 	}
 	for _, e := range entries {
-		if e.Reason != UpstreamDeleted && now2.reason == "" {
+		if now2.merging || e.Reason != UpstreamDeleted && now2.reason == "" {
 			r.Skipped["reclaimed"]++
 			continue
 		}

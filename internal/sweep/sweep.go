@@ -27,7 +27,9 @@
 // by their id's prefix (Params.GuestPrefix, "guest-" by default): the id a
 // storefront mints for a visitor before checkout. That needs no record per
 // guest, and a guest's activity is visible in storage itself: a guest never
-// merged whose newest object is older than GuestRetention has left.
+// merged whose newest object is older than GuestRetention has left. A guest
+// whose merge is under way (the merge handler's progress record exists, see
+// rkeys.MergeProgress) owns everything it has until the merge is recorded.
 //
 // # Memory
 //

@@ -52,6 +52,10 @@ var world = []struct {
 	// guest-5 came back 2 days ago: all of theirs stays.
 	{sweeptest.Object{Key: "users/guest-5/designs/a.json", Age: 40 * day}, ""},
 	{sweeptest.Object{Key: "users/guest-5/designs/b.json", Age: 2 * day}, ""},
+	// guest-8 is being merged (the merge crashed and awaits its retry):
+	// old, never recorded as merged, and its photo already gone from its
+	// Artifi list to the registered user's, yet nothing of it moves.
+	{sweeptest.Object{Key: "users/guest-8/photos/8.jpg", Age: 60 * day}, ""},
 	// guest-50 shares guest-5's prefix, and is expired.
 	{sweeptest.Object{Key: "users/guest-50/designs/a.json", Age: 31 * day}, sweep.GuestExpired},
 	// A key with no owner segment is never ours to judge.
@@ -89,6 +93,9 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	if err := b.ids.RecordMerge(ctx, "guest-3", "u-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rdb.HSet(ctx, rkeys.MergeProgress("guest-8"), "artifi", "done").Err(); err != nil {
 		t.Fatal(err)
 	}
 	b.photos.Set("u-1", "1", "3")
@@ -440,5 +447,27 @@ func TestPhotoID(t *testing.T) {
 		if got != tt.want || ok != tt.wantOK {
 			t.Errorf("PhotoID(%q) = %q, %v; want %q, %v", tt.key, got, ok, tt.want, tt.wantOK)
 		}
+	}
+}
+
+// An owner reclaimed between the mark and the move keeps its objects: here a
+// merge of the expired guest-4 starts while the sweep is still listing.
+func TestOwnerReclaimedBeforeTheMoveKeepsItsObjects(t *testing.T) {
+	b := setup(t)
+	b.photos.OnCall = func(userID string) {
+		// u-1 is listed after guest-4 (key order): guest-4 is marked already.
+		if userID == "u-1" {
+			b.mr.HSet(rkeys.MergeProgress("guest-4"), "artifi", "calling")
+		}
+	}
+	rep, err := b.sweeper(t, nil).Sweep(t.Context(), "s-1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Candidates[sweep.GuestExpired] != 3 || rep.Skipped["reclaimed"] != 2 {
+		t.Errorf("candidates %v, skipped %v; want guest-4's 2 objects marked, then skipped as reclaimed", rep.Candidates, rep.Skipped)
+	}
+	if got := sweeptest.Keys(t, b.store, "users/guest-4/"); len(got) != 2 {
+		t.Errorf("guest-4 holds %v, want both objects", got)
 	}
 }

@@ -62,6 +62,9 @@ type Photos struct {
 	// Empty answers an empty list for everyone: the upstream outage the
 	// safety limit is for.
 	Empty bool
+	// OnCall, when set, runs at each call (outside the lock), so that a test
+	// can change the world in the middle of a sweep.
+	OnCall func(userID string)
 }
 
 // Set gives userID the photo ids.
@@ -83,6 +86,9 @@ func (p *Photos) Calls() int {
 
 // AllUserPhotoIDs implements sweep.Photos.
 func (p *Photos) AllUserPhotoIDs(ctx context.Context, userID string) ([]string, error) {
+	if p.OnCall != nil {
+		p.OnCall(userID)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
