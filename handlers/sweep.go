@@ -94,7 +94,13 @@ func (h *AssetsSweep) ProcessTask(ctx context.Context, t *asynq.Task) error {
 }
 
 func (h *AssetsSweep) outcome(id string, err error) error {
+	var busy *sweep.BusyError
 	switch {
+	case errors.As(err, &busy) && busy.Holder == id:
+		// This very sweep holds the lock: an attempt that crashed (its
+		// lease runs out within Wait) or one still running elsewhere. Try
+		// again then, to resume or to find it finished.
+		return errclass.RetryAfter(err, busy.Wait+time.Second)
 	case errors.Is(err, sweep.ErrBusy):
 		// Another sweep is working (or a restore): this firing adds nothing
 		// it would not do, and the next firing sweeps again.

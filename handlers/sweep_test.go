@@ -44,7 +44,10 @@ func TestAssetsSweepOutcomes(t *testing.T) {
 		{"dry run", `{"sweep_id":"s-1","dry_run":true}`, nil, []string{"sweep s-1 dry"}, ""},
 		{"purge", `{"sweep_id":"p-1","mode":"purge"}`, nil, []string{"purge p-1"}, ""},
 		// Another sweep runs: this firing is skipped, not retried.
-		{"busy", `{"sweep_id":"s-1"}`, sweep.ErrBusy, []string{"sweep s-1"}, ""},
+		{"busy", `{"sweep_id":"s-1"}`, &sweep.BusyError{Holder: "s-0"}, []string{"sweep s-1"}, ""},
+		// ...unless it is this sweep's own crashed attempt: retried once its
+		// lease has run out, to resume.
+		{"own lock", `{"sweep_id":"s-1"}`, &sweep.BusyError{Holder: "s-1"}, []string{"sweep s-1"}, errclass.Retry},
 		// The safety limit: dead-lettered at once for a person to look at.
 		{"tripped", `{"sweep_id":"s-1"}`, sweep.ErrTripped, []string{"sweep s-1"}, errclass.Permanent},
 		{"storage down", `{"sweep_id":"s-1"}`, errors.New("connection refused"), []string{"sweep s-1"}, errclass.Retry},

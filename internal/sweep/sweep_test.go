@@ -400,6 +400,10 @@ func TestOneSweepAtATime(t *testing.T) {
 			t.Errorf("%s while another sweep runs: %v, want ErrBusy", name, err)
 		}
 	}
+	var busy *sweep.BusyError
+	if _, err := s.Sweep(t.Context(), "s-1", false); !errors.As(err, &busy) || busy.Holder != "other" || busy.Wait <= 0 {
+		t.Errorf("busy error %v, want one naming the holder and its lease", err)
+	}
 	// The holder crashed: its lease runs out and the next sweep goes ahead.
 	b.mr.FastForward(time.Minute)
 	if _, err := s.Sweep(t.Context(), "s-1", false); err != nil {
@@ -469,5 +473,33 @@ func TestOwnerReclaimedBeforeTheMoveKeepsItsObjects(t *testing.T) {
 	}
 	if got := sweeptest.Keys(t, b.store, "users/guest-4/"); len(got) != 2 {
 		t.Errorf("guest-4 holds %v, want both objects", got)
+	}
+}
+
+// Two attempts of one sweep never run at once: the lock is not re-entered
+// by a sweep id, only taken when free.
+func TestSameSweepTwiceAtOnce(t *testing.T) {
+	b := setup(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	b.photos.OnCall = func(string) {
+		close(started)
+		<-release
+	}
+	s := b.sweeper(t, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Sweep(t.Context(), "s-1", false)
+		done <- err
+	}()
+	<-started
+	_, err := s.Sweep(t.Context(), "s-1", false)
+	var busy *sweep.BusyError
+	if !errors.As(err, &busy) || busy.Holder != "s-1" {
+		t.Errorf("second attempt of s-1: %v, want busy with holder s-1", err)
+	}
+	b.photos.OnCall = nil
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
