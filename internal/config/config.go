@@ -24,6 +24,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 )
 
 // Defaults, applied when neither a flag nor a variable sets a value.
@@ -122,13 +123,14 @@ type Sweep struct {
 	MaxShare       float64
 }
 
-// Sweep defaults.
+// Sweep defaults: internal/sweep's, so that the flags' help shows what a
+// sweep does when nothing is set.
 const (
-	SweepGuestPrefixDefault    = "guest-"
-	SweepGuestRetentionDefault = 30 * 24 * time.Hour
-	SweepGraceDefault          = 24 * time.Hour
-	SweepRestoreWindowDefault  = 7 * 24 * time.Hour
-	SweepMaxShareDefault       = 0.1
+	SweepGuestPrefixDefault    = sweep.GuestPrefixDefault
+	SweepGuestRetentionDefault = sweep.GuestRetentionDefault
+	SweepGraceDefault          = sweep.GraceDefault
+	SweepRestoreWindowDefault  = sweep.RestoreWindowDefault
+	SweepMaxShareDefault       = sweep.MaxShareDefault
 )
 
 // Configured reports whether the worker may call Artifi.
