@@ -57,7 +57,7 @@ func (s *Sweeper) Purge(ctx context.Context, owner string, dryRun bool) (PurgeRe
 			continue
 		}
 		now := s.p.Now().UTC()
-		r.Status, r.PurgedAt, r.Purged = StatusPurged, &now, r.Purged+n
+		r.Status, r.PurgedAt, r.Purged, r.PurgedBytes = StatusPurged, &now, r.Purged+n, r.PurgedBytes+b
 		if err := s.writeReport(ctx, r); err != nil {
 			return res, err
 		}

@@ -60,8 +60,9 @@ type Report struct {
 	// "reclaimed" (no longer an orphan when moved), "gone" (deleted since).
 	Skipped map[string]int64 `json:"skipped"`
 
-	PurgedAt *time.Time `json:"purged_at,omitempty"`
-	Purged   int64      `json:"purged"`
+	PurgedAt    *time.Time `json:"purged_at,omitempty"`
+	Purged      int64      `json:"purged"`
+	PurgedBytes int64      `json:"purged_bytes"`
 	Restored int64      `json:"restored"`
 }
 
