@@ -63,7 +63,7 @@ type Report struct {
 	PurgedAt    *time.Time `json:"purged_at,omitempty"`
 	Purged      int64      `json:"purged"`
 	PurgedBytes int64      `json:"purged_bytes"`
-	Restored int64      `json:"restored"`
+	Restored    int64      `json:"restored"`
 }
 
 func newReport(id string, dryRun bool, now time.Time, maxShare float64) Report {
