@@ -242,6 +242,10 @@ func splitArgs(fs *flag.FlagSet, args []string) (own, rest, pos []string) {
 // runReceipt verifies receipts. Exit status: 0 valid, 1 altered or not a
 // receipt, 2 bad usage or no key.
 func runReceipt(ctx context.Context, e env, args []string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(e.stdout, "Usage: lifecycle receipt verify FILE\n\nChecks an erasure receipt's HMAC with the key from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE].\nExit status: 0 valid, 1 altered or not a receipt, 2 bad usage or no key.")
+		return nil
+	}
 	if len(args) == 0 || args[0] != "verify" {
 		return &usageError{"usage: lifecycle receipt verify FILE (key from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE])"}
 	}
