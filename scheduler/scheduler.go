@@ -45,8 +45,13 @@ type Entry struct {
 	Queue   string          `json:"queue"`
 	// Retention overrides RetentionDefault, as a Go duration ("48h").
 	Retention string `json:"retention,omitempty"`
+	// Timeout and MaxRetry override asynq's defaults (30 min, 25 retries),
+	// for work whose own contract differs: a sweep runs for hours.
+	Timeout  string `json:"timeout,omitempty"`
+	MaxRetry *int   `json:"max_retry,omitempty"`
 
 	schedule  cron.Schedule
+	timeout   time.Duration
 	retention time.Duration
 }
 
@@ -88,6 +93,14 @@ func ParseEntries(entries []Entry) ([]Entry, error) {
 			if e.retention, err = time.ParseDuration(e.Retention); err != nil || e.retention <= 0 {
 				return nil, fmt.Errorf("%s.retention: want a positive duration, got %q", where, e.Retention)
 			}
+		}
+		if e.Timeout != "" {
+			if e.timeout, err = time.ParseDuration(e.Timeout); err != nil || e.timeout <= 0 {
+				return nil, fmt.Errorf("%s.timeout: want a positive duration, got %q", where, e.Timeout)
+			}
+		}
+		if e.MaxRetry != nil && *e.MaxRetry < 0 {
+			return nil, fmt.Errorf("%s.max_retry: want 0 or more, got %d", where, *e.MaxRetry)
 		}
 		if len(e.Payload) == 0 {
 			e.Payload = json.RawMessage("{}")
@@ -242,6 +255,12 @@ func (s *Scheduler) fireDue(ctx context.Context) {
 		}
 		id := FiringID(e.Name, at)
 		opts := []asynq.Option{asynq.TaskID(id), asynq.Retention(e.retention)}
+		if e.timeout > 0 {
+			opts = append(opts, asynq.Timeout(e.timeout))
+		}
+		if e.MaxRetry != nil {
+			opts = append(opts, asynq.MaxRetry(*e.MaxRetry))
+		}
 		if e.Queue != "" {
 			opts = append(opts, asynq.Queue(e.Queue))
 		}

@@ -113,3 +113,30 @@ func TestReloadKeepsLastGoodSchedule(t *testing.T) {
 		t.Errorf("broken reload dropped entries: %d left, want 2", len(s.entries))
 	}
 }
+
+// TestEntryOptions: a firing carries the entry's timeout and retries, not
+// asynq's 30 minutes and 25.
+func TestEntryOptions(t *testing.T) {
+	mr := miniredis.RunT(t)
+	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
+	client := asynq.NewClient(redis)
+	defer client.Close()
+	five := 5
+	now := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
+	s, err := New(Params{Client: client, Now: func() time.Time { return now }, Log: zerolog.Nop(),
+		Builtin: []Entry{{Name: "long", Cron: "* * * * *", Type: "assets:sweep", Queue: "sweep", Timeout: "6h", MaxRetry: &five}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	s.fireDue(context.Background())
+	inspector := asynq.NewInspector(redis)
+	defer inspector.Close()
+	info, err := inspector.GetTaskInfo("sweep", FiringID("long", now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Timeout != 6*time.Hour || info.MaxRetry != 5 {
+		t.Errorf("timeout %v, max retry %d; want 6h and 5", info.Timeout, info.MaxRetry)
+	}
+}

@@ -24,13 +24,17 @@ func builtinSchedule() []scheduler.Entry {
 		// crowd: orphaned assets are found and quarantined (restorable for
 		// the restore window). Retention over a day, so a scheduler that was
 		// down for a while cannot fire a slot that already ran.
+		// Timeout and retries as assets:sweep's contract (tasks/assets_sweep.go):
+		// a sweep runs for hours and resumes from its checkpoint.
 		{Name: "assets-sweep", Cron: "17 3 * * *", Type: tasks.TypeAssetsSweep, Queue: tasks.QueueSweep,
-			Payload: json.RawMessage(`{"mode":"quarantine"}`), Retention: "48h"},
+			Payload: json.RawMessage(`{"mode":"quarantine"}`), Retention: "48h", Timeout: "6h", MaxRetry: &sweepRetries},
 		// Daily, after the sweep: quarantines past the restore window go.
 		{Name: "assets-purge", Cron: "47 4 * * *", Type: tasks.TypeAssetsSweep, Queue: tasks.QueueSweep,
-			Payload: json.RawMessage(`{"mode":"purge"}`), Retention: "48h"},
+			Payload: json.RawMessage(`{"mode":"purge"}`), Retention: "48h", Timeout: "6h", MaxRetry: &sweepRetries},
 	}
 }
+
+var sweepRetries = 5
 
 func runWorker(ctx context.Context, e env, args []string) error {
 	cfg, log, err := parse(e, "worker", config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSweep|config.GroupErasure, args)
