@@ -10,7 +10,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
 )
 
 // The systems a step acts on, as receipts and metrics name them.
@@ -70,7 +72,7 @@ func (e *Executor) plan(ctx context.Context, r Request) (Plan, error) {
 	p := Plan{IDs: append([]string{r.UserID}, aliases...)}
 	for _, id := range p.IDs {
 		if e.Artifi != nil {
-			photos, err := e.Artifi.AllUserPhotoIDs(ctx, id)
+			photos, err := e.listPhotos(ctx, id)
 			if err != nil {
 				return Plan{}, fmt.Errorf("plan: list Artifi photos of %s: %w", id, err)
 			}
@@ -126,4 +128,49 @@ func (e *Executor) loadOrPlan(ctx context.Context, r Request) (Plan, error) {
 		return Plan{}, fmt.Errorf("erasure: store plan of %s: %w", r.ID, err)
 	}
 	return e.loadOrPlan(ctx, r)
+}
+
+// PhotoPager reads one page of a user's Artifi photos
+// (artifi.Client.ListUserPhotos). When the Artifi client has it, listings
+// are read page by page, each page re-read on its own after a transient
+// failure; otherwise the whole listing is re-read.
+type PhotoPager interface {
+	ListUserPhotos(ctx context.Context, userID string, pageIndex, pageSize int) (artifi.PhotoPage, error)
+}
+
+// listPhotos returns every photo id of userID. Like AllUserPhotoIDs it
+// refuses a short listing (pages ending before AssetCount ids were seen),
+// since an erasure must not take a partial list for a complete one.
+func (e *Executor) listPhotos(ctx context.Context, userID string) ([]string, error) {
+	pager, ok := e.Artifi.(PhotoPager)
+	if !ok {
+		return readRetry(ctx, func() ([]string, error) { return e.Artifi.AllUserPhotoIDs(ctx, userID) })
+	}
+	seen := map[string]bool{}
+	var out []string
+	for page := 1; ; page++ {
+		pg, err := readRetry(ctx, func() (artifi.PhotoPage, error) {
+			return pager.ListUserPhotos(ctx, userID, page, artifi.PageSizeDefault)
+		})
+		if errclass.Of(err) == errclass.AlreadyGone {
+			return nil, nil // a user Artifi does not know has no photos
+		}
+		if err != nil {
+			return nil, err
+		}
+		fresh := 0
+		for _, id := range pg.IDs {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+				fresh++
+			}
+		}
+		if len(out) >= pg.AssetCount {
+			return out, nil
+		}
+		if fresh == 0 {
+			return nil, fmt.Errorf("artifi: listing of %s ended at page %d with %d of %d photos", userID, page, len(out), pg.AssetCount)
+		}
+	}
 }

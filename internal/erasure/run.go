@@ -62,7 +62,7 @@ const StorageBatchDefault = 500
 // pass that finished something is progress, and going on at once is the
 // cheapest way through a fault rate; a system that fails every call is an
 // outage, which asynq's retries are for.
-const maxIdlePasses = 3
+const maxIdlePasses = 5
 
 // ErrNotConfigured fails the steps of a system this worker has no client for.
 var ErrNotConfigured = errors.New("system not configured on this worker")
@@ -354,7 +354,13 @@ func (e *Executor) step(ctx context.Context, r Request, s Step, deadline time.Ti
 		if rerr := e.Store.recordFailure(context.WithoutCancel(ctx), r.ID, f); rerr != nil {
 			return out, rerr
 		}
-		e.Log.Warn().Str("request_id", r.ID).Str("step", s.Key).Str("error_class", f.Class).Err(err).Msg("erasure step failed")
+		// Transient failures are routine under a fault rate (thousands in one
+		// erasure); only the permanent ones are worth a warning.
+		ev := e.Log.Debug()
+		if errclass.Of(err) == errclass.Permanent {
+			ev = e.Log.Warn()
+		}
+		ev.Str("request_id", r.ID).Str("step", s.Key).Str("error_class", f.Class).Err(err).Msg("erasure step failed")
 		return out, err
 	}
 	out.At = e.now().UTC()
@@ -465,7 +471,7 @@ func (e *Executor) verify(ctx context.Context, r Request, plan Plan) ([]string, 
 	var remains []string
 	for _, id := range plan.IDs {
 		if e.Artifi != nil {
-			left, err := e.Artifi.AllUserPhotoIDs(ctx, id)
+			left, err := e.listPhotos(ctx, id)
 			if err != nil {
 				return nil, err
 			}
@@ -486,7 +492,7 @@ func (e *Executor) verify(ctx context.Context, r Request, plan Plan) ([]string, 
 	}
 	if e.Bigin != nil {
 		for _, b := range r.Bigin {
-			has, err := e.Bigin.HasRecordPhoto(ctx, b.Module, b.RecordID)
+			has, err := readRetry(ctx, func() (bool, error) { return e.Bigin.HasRecordPhoto(ctx, b.Module, b.RecordID) })
 			if err != nil {
 				return nil, err
 			}
@@ -496,7 +502,7 @@ func (e *Executor) verify(ctx context.Context, r Request, plan Plan) ([]string, 
 		}
 	}
 	if e.BPM != nil && r.BPMUser != "" {
-		def, err := e.BPM.AvatarIsDefault(ctx, r.BPMUser)
+		def, err := readRetry(ctx, func() (bool, error) { return e.BPM.AvatarIsDefault(ctx, r.BPMUser) })
 		if err != nil {
 			return nil, err
 		}
@@ -505,6 +511,37 @@ func (e *Executor) verify(ctx context.Context, r Request, plan Plan) ([]string, 
 		}
 	}
 	return remains, nil
+}
+
+// readAttempts bounds how often one read (a listing page, a verification
+// check) is tried within a slice.
+const readAttempts = 6
+
+// readRetry re-reads after a transient failure, briefly. Only reads are
+// treated so, and only within a slice: they change nothing upstream, and a
+// phase made of many reads (21 listing pages for 2,000 photos) that had to
+// succeed all at once would almost never pass a 20% fault rate (0.8^21 is
+// 1%). Deletes are not retried here: their retries are the passes of
+// execute, each after a checkpoint. Once the attempts are spent, the error
+// goes to asynq as usual.
+func readRetry[T any](ctx context.Context, read func() (T, error)) (T, error) {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		v, err := read()
+		if err == nil || errclass.Of(err) != errclass.Retry || attempt == readAttempts || ctx.Err() != nil {
+			return v, err
+		}
+		d := wait
+		if asked, ok := errclass.Delay(err); ok {
+			d = min(asked, 5*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-time.After(d):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 func sortedKeys(m map[string]bool) []string {
