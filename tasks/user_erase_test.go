@@ -1,0 +1,80 @@
+package tasks_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
+
+	"github.com/lifecycle-worker/lifecycle/tasks"
+)
+
+func TestUserErasePayloadValidate(t *testing.T) {
+	t.Parallel()
+	filed := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	ok := tasks.UserErasePayload{RequestID: "gdpr-1", UserID: "u-1", FiledBy: "dpo-1", FiledAt: filed}
+	with := func(f func(p *tasks.UserErasePayload)) tasks.UserErasePayload {
+		p := ok
+		f(&p)
+		return p
+	}
+	tests := []struct {
+		name string
+		p    tasks.UserErasePayload
+		want []tasks.ValidationError
+	}{
+		{"ok", ok, nil},
+		{"ok with every system", with(func(p *tasks.UserErasePayload) {
+			p.Bigin = []tasks.BiginRecord{{Module: "Contacts", RecordID: "1"}, {Module: "Accounts", RecordID: "2"}}
+			p.BPMUser = "Jane Doe"
+		}), nil},
+		{"empty", tasks.UserErasePayload{}, ve("request_id", "required", "user_id", "required", "filed_by", "required", "filed_at", "required")},
+		{"bad bigin record", with(func(p *tasks.UserErasePayload) {
+			p.Bigin = []tasks.BiginRecord{{Module: "Deals", RecordID: "1"}, {Module: "Contacts", RecordID: "x1"}}
+		}), ve("bigin[0].module", `unknown "Deals" (want Contacts, Accounts, Products)`, "bigin[1].record_id", `must be a decimal number, got "x1"`)},
+		{"duplicate bigin record", with(func(p *tasks.UserErasePayload) {
+			p.Bigin = []tasks.BiginRecord{{Module: "Contacts", RecordID: "1"}, {Module: "Contacts", RecordID: "1"}}
+		}), ve("bigin[1]", "duplicate record")},
+		{"bpm user with a slash", with(func(p *tasks.UserErasePayload) { p.BPMUser = "a/b" }), ve("bpm_user", `invalid character '/' at byte 1`)},
+		{"negative slice", with(func(p *tasks.UserErasePayload) { p.Slice = -1 }), ve("slice", "must not be negative")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if diff := cmp.Diff(tt.want, problems(tt.p.Validate())); diff != "" {
+				t.Errorf("Validate() problems (-want, +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestUserEraseFiledTwiceIsOneTask: the request id alone decides the task;
+// each continuation slice is a task of its own.
+func TestUserEraseFiledTwiceIsOneTask(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	c := tasks.NewClient(asynq.RedisClientOpt{Addr: mr.Addr()})
+	defer c.Close()
+	p := tasks.UserErasePayload{RequestID: "gdpr-1", UserID: "u-1", FiledBy: "dpo-1", FiledAt: time.Now()}
+	again := p
+	again.BPMUser, again.FiledBy = "someone", "dpo-2"
+	next := p
+	next.Slice = 1
+	var got []bool
+	for _, q := range []tasks.UserErasePayload{p, again, next} {
+		res, err := c.EnqueueErase(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Queue != tasks.QueueErase {
+			t.Errorf("queue %q, want %q", res.Queue, tasks.QueueErase)
+		}
+		got = append(got, res.Duplicate)
+	}
+	if diff := cmp.Diff([]bool{false, true, false}, got); diff != "" {
+		t.Errorf("duplicates (-want +got):\n%s", diff)
+	}
+}
