@@ -14,6 +14,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -426,5 +428,43 @@ func TestFileOnceAndJoin(t *testing.T) {
 	}
 	if _, err := b.ex.Store.Extend(ctx, "req-3", "again"); !errors.Is(err, ErrAlreadyExtended) {
 		t.Errorf("second extension: %v, want ErrAlreadyExtended", err)
+	}
+}
+
+func TestCollectorShowsDeadlines(t *testing.T) {
+	b := setup(t) // req-1, filed two days ago: 29 days left
+	ctx := context.Background()
+	for _, r := range []Request{
+		{ID: "old", UserID: "u-2", FiledBy: "dpo-7", FiledAt: b.now.AddDate(0, -1, 3)},   // 3 days left
+		{ID: "late", UserID: "u-3", FiledBy: "dpo-7", FiledAt: b.now.AddDate(0, 0, -40)}, // overdue
+	} {
+		if _, err := b.ex.Store.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(b.ex.Store, zerolog.New(&logs)))
+	want := `
+# HELP lifecycle_erasure_at_risk_requests Open erasure requests with under 7 days left or failed.
+# TYPE lifecycle_erasure_at_risk_requests gauge
+lifecycle_erasure_at_risk_requests 2
+# HELP lifecycle_erasure_open_requests Open erasure requests by days left before their legal deadline.
+# TYPE lifecycle_erasure_open_requests gauge
+lifecycle_erasure_open_requests{days_left="14_to_29"} 1
+lifecycle_erasure_open_requests{days_left="30_plus"} 0
+lifecycle_erasure_open_requests{days_left="7_to_13"} 0
+lifecycle_erasure_open_requests{days_left="overdue"} 1
+lifecycle_erasure_open_requests{days_left="under_7"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	// Scraped twice: one warning per at-risk request, not one per scrape.
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "at risk"); n != 2 {
+		t.Errorf("%d at-risk warnings, want 2:\n%s", n, logs.String())
 	}
 }
