@@ -198,6 +198,9 @@ func NewUserErase(d Deps) *UserErase {
 	if d.Redis == nil || d.Identity == nil || d.Locks == nil || d.Store == nil {
 		return &UserErase{}
 	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
 	store := erasure.NewStore(d.Redis)
 	store.Now = d.Now
 	ex := &erasure.Executor{
