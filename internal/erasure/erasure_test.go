@@ -100,9 +100,15 @@ func (f *fakeBigin) HasRecordPhoto(_ context.Context, m, r string) (bool, error)
 	return f.photos[m+"/"+r], nil
 }
 
-type fakeBPM struct{ custom map[string]bool }
+type fakeBPM struct {
+	custom map[string]bool
+	err    error
+}
 
 func (f *fakeBPM) DeleteAvatar(_ context.Context, u string) error {
+	if f.err != nil {
+		return f.err
+	}
 	if !f.custom[u] {
 		return errclass.AsGone(errors.New("default"))
 	}
@@ -466,5 +472,22 @@ lifecycle_erasure_open_requests{days_left="under_7"} 1
 	}
 	if n := strings.Count(logs.String(), "at risk"); n != 2 {
 		t.Errorf("%d at-risk warnings, want 2:\n%s", n, logs.String())
+	}
+}
+
+// TestBPMUserNameStaysOutOfStatus: BPM quotes the user name in its errors;
+// the failure recorded and returned must not.
+func TestBPMUserNameStaysOutOfStatus(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	b.bpm.err = errclass.AsPermanent(errors.New("ibmbpm: DELETE avatar: HTTP 403 CWTBG0019E: user jdoe may not change avatars"))
+	_, err := b.ex.Run(ctx, b.req, 0, time.Now().Add(time.Minute))
+	if errclass.Of(err) != errclass.Permanent || strings.Contains(err.Error(), "jdoe") {
+		t.Errorf("Run = %v; want a permanent error without the user name", err)
+	}
+	rec, _ := b.ex.Store.Get(ctx, b.req.ID)
+	want := []StepFailure{{Step: "ibmbpm:avatar", Class: "permanent", Error: "ibmbpm: DELETE avatar: HTTP 403 CWTBG0019E: user [bpm user] may not change avatars"}}
+	if diff := cmp.Diff(want, rec.State.Failing); diff != "" {
+		t.Errorf("failing (-want +got):\n%s", diff)
 	}
 }

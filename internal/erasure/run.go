@@ -184,7 +184,7 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 		return "", err
 	}
 	remains, err := e.verify(ctx, r, plan)
-	if err != nil {
+	if err = redact(err, r); err != nil {
 		return "", fmt.Errorf("erasure %s: verify: %w", r.ID, err)
 	}
 	if len(remains) > 0 {
@@ -343,6 +343,7 @@ var errPaused = errors.New("erasure: slice budget spent")
 // per step in flight at the crash.
 func (e *Executor) step(ctx context.Context, r Request, s Step, deadline time.Time) (StepResult, error) {
 	out, err := e.do(ctx, r, s, deadline)
+	err = redact(err, r)
 	if err != nil && errclass.Of(err) == errclass.AlreadyGone {
 		out, err = StepResult{Outcome: AlreadyAbsent, Count: out.Count}, nil
 	}
@@ -555,4 +556,22 @@ func sortedKeys(m map[string]bool) []string {
 
 func sortFailures(fs []StepFailure) {
 	slices.SortFunc(fs, func(a, b StepFailure) int { return cmp.Compare(a.Step, b.Step) })
+}
+
+// redacted is an error whose message no longer holds the BPM user name (BPM
+// may quote it in its messages), for the status, logs and the dead-letter
+// reason; the class and the cause stay reachable through Unwrap.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }
+
+func redact(err error, r Request) error {
+	if err == nil || r.BPMUser == "" || !strings.Contains(err.Error(), r.BPMUser) {
+		return err
+	}
+	return &redacted{msg: strings.ReplaceAll(err.Error(), r.BPMUser, "[bpm user]"), err: err}
 }
