@@ -443,6 +443,20 @@ func TestErasePermanentStepFailsThenResumes(t *testing.T) {
 		t.Errorf("erasure status does not name the failing step:\n%s", out)
 	}
 
+	// A failed request is at risk whatever its days left.
+	out, code := b.cli(t, "erasure", "list", "--json")
+	var open []erasure.Record
+	if err := json.Unmarshal([]byte(out), &open); code != 0 || err != nil || len(open) != 1 || !open[0].AtRisk {
+		t.Errorf("erasure list --json: status %d, %v:\n%s", code, err, out)
+	}
+	// The one extension GDPR allows, with its reason; a second is refused.
+	if out, code := b.cli(t, "erasure", "extend", s.requestID, "--reason", "Bigin permission pending"); code != 0 || !strings.Contains(out, "due 2027-02-20T09:00:00Z") {
+		t.Errorf("erasure extend: status %d: %s", code, out)
+	}
+	if out, code := b.cli(t, "erasure", "extend", s.requestID, "--reason", "again"); code != 1 || !strings.Contains(out, "already extended") {
+		t.Errorf("second erasure extend: status %d: %s", code, out)
+	}
+
 	insp := asynq.NewInspector(b.redis.Opt())
 	defer insp.Close()
 	var dead []*asynq.TaskInfo
