@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -77,4 +78,23 @@ func TestUserEraseFiledTwiceIsOneTask(t *testing.T) {
 	if diff := cmp.Diff([]bool{false, true, false}, got); diff != "" {
 		t.Errorf("duplicates (-want +got):\n%s", diff)
 	}
+}
+
+func ExampleNewUserEraseTask() {
+	t, err := tasks.NewUserEraseTask(tasks.UserErasePayload{
+		RequestID: "gdpr-2026-0001",
+		UserID:    "cust-1001",
+		Bigin:     []tasks.BiginRecord{{Module: tasks.BiginContacts, RecordID: "5001"}},
+		BPMUser:   "jane.doe",
+		FiledBy:   "dpo-1",
+		FiledAt:   time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC),
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(t.Type())
+	fmt.Println(string(t.Payload()))
+	// Output:
+	// user:erase
+	// {"request_id":"gdpr-2026-0001","user_id":"cust-1001","bigin":[{"module":"Contacts","record_id":"5001"}],"bpm_user":"jane.doe","filed_by":"dpo-1","filed_at":"2026-11-20T09:00:00Z"}
 }
