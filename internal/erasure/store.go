@@ -32,8 +32,9 @@ func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb, Now: t
 // is new, and the user's active request decides whether it runs or joins.
 //
 //	KEYS[1] request hash, KEYS[2] user's active request, KEYS[3] open set,
-//	KEYS[4] joined set of the active request (only used when joining; its
-//	        name is built from ARGV in the script, so KEYS[4] is a prefix)
+//	KEYS[4] the prefix of rkeys.ErasureJoined keys: the joined set's name
+//	        depends on the active request read inside the script (so this
+//	        script assumes a single Redis, not a cluster)
 //	ARGV[1] request JSON, ARGV[2] request id, ARGV[3] due (unix s), ARGV[4] state JSON
 //	returns {created (1|0), joined_to}
 var create = redis.NewScript(`
