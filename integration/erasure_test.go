@@ -326,7 +326,8 @@ func TestEraseEverything(t *testing.T) {
 }
 
 // snapshot is what had been checkpointed at a kill, and how many delete calls
-// each of those photos had received by then.
+// each of those steps had received by then (keyed by photo id for Artifi
+// photos, by step key for Bigin and BPM).
 type snapshot map[string]int
 
 func (b *eraseBundle) snapshot(t *testing.T) snapshot {
@@ -340,6 +341,13 @@ func (b *eraseBundle) snapshot(t *testing.T) snapshot {
 		if rest, ok := strings.CutPrefix(k, "artifi:photo:"); ok {
 			photo := rest[strings.LastIndex(rest, ":")+1:]
 			snap[photo] = b.set.Artifi.DeleteCount(photo)
+		}
+		if rest, ok := strings.CutPrefix(k, "bigin:"); ok {
+			module, record, _ := strings.Cut(rest, ":")
+			snap[k] = b.set.Bigin.PhotoDeletes(module, record)
+		}
+		if k == "ibmbpm:avatar" {
+			snap[k] = b.set.BPM.Deletes(b.s.bpmUser)
 		}
 	}
 	return snap
@@ -381,7 +389,7 @@ func TestEraseSurvivesKillsAndFaults(t *testing.T) {
 		}
 		w.Wait(5 * time.Second)
 		snaps = append(snaps, b.snapshot(t))
-		t.Logf("kill %d at %v: %d/%d steps checkpointed", kill, time.Since(start).Round(100*time.Millisecond), len(snaps[kill-1]), rec.State.StepsTotal)
+		t.Logf("kill %d at %v: %d/%d steps checkpointed", kill, time.Since(start).Round(100*time.Millisecond), b.record(t).StepsDone, rec.State.StepsTotal)
 		w = b.worker(t)
 	}
 	rec := b.waitFor(t, 150*time.Second, "done", func(r erasure.Record) bool { return r.State.Status == erasure.StatusDone }, w)
@@ -390,13 +398,14 @@ func TestEraseSurvivesKillsAndFaults(t *testing.T) {
 	rc := b.checkErased(t)
 	for i, snap := range snaps {
 		repeated := 0
-		for photo, n := range snap {
-			if now := b.set.Artifi.DeleteCount(photo); now != n {
+		now := b.snapshot(t)
+		for step, n := range snap {
+			if now[step] != n {
 				repeated++
 			}
 		}
 		if repeated > 0 {
-			t.Errorf("kill %d: %d photos checkpointed before it got delete calls after it", i+1, repeated)
+			t.Errorf("kill %d: %d steps checkpointed before it got delete calls after it", i+1, repeated)
 		}
 	}
 	// The window the design accepts: a call in flight at a kill, answered
