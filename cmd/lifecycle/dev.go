@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
-	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
 )
 
@@ -45,19 +49,17 @@ func runDev(ctx context.Context, e env, args []string) error {
 		useSimulators(cfg, set)
 		demo = fmt.Sprintf("artifi users %v, guest %s (see lifecycle simulate)", set.Demo.ArtifiUsers, set.Demo.ArtifiGuest)
 	}
-	rdb, err := connectRedis(ctx, cfg)
+	if cfg.ReceiptKey == "" {
+		if cfg.ReceiptKey, err = devReceiptKey(cfg.Storage); err != nil {
+			return err
+		}
+	}
+	b, err := openBase(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	ln, err := listen(cfg.HTTPAddr)
-	if err != nil {
-		return err
-	}
-	inspector := asynq.NewInspector(cfg.Redis)
-	defer inspector.Close()
-	reg := metrics.New(inspector)
-	mux, err := newMux(ctx, cfg, log, reg, rdb, inspector)
+	defer b.Close()
+	mux, err := newMux(ctx, cfg, log, b)
 	if err != nil {
 		return err
 	}
@@ -69,11 +71,11 @@ func runDev(ctx context.Context, e env, args []string) error {
 	}
 
 	g, ctx := newGroup(ctx)
-	g.Go(func() error { return serveHTTP(ctx, ln, apiHandler(rdb, reg, log), log) })
-	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, metrics: reg, mux: mux}) })
+	g.Go(func() error { return b.serveHTTP(ctx, log) })
+	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, metrics: b.reg, mux: mux}) })
 	g.Go(func() error { return sched.Run(ctx) })
 
-	http := "http://" + ln.Addr().String()
+	http := "http://" + b.ln.Addr().String()
 	fmt.Fprintf(e.stdout, "lifecycle dev is running (Ctrl-C to stop)\n")
 	fmt.Fprintf(e.stdout, "  redis     %s\n", redisWhere)
 	fmt.Fprintf(e.stdout, "  storage   %s\n", cfg.Storage)
@@ -85,4 +87,30 @@ func runDev(ctx context.Context, e env, args []string) error {
 	err = g.Wait()
 	fmt.Fprintf(e.stdout, "lifecycle dev stopped\n")
 	return err
+}
+
+// devReceiptKey is the receipt key of `lifecycle dev` when none is set: kept
+// beside the file store (.lifecycle/receipt.key by default) so that receipts
+// written by one run still verify in the next. Production sets its own.
+func devReceiptKey(storageURL string) (config.Secret, error) {
+	loc, err := storage.ParseURL(storageURL)
+	if err != nil || loc.Scheme != "file" {
+		return "", &usageError{"LIFECYCLE_RECEIPT_KEY: required when the store is not a local directory"}
+	}
+	path := filepath.Join(filepath.Dir(loc.Path), "receipt.key")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+		return config.Secret(b), nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	enc := []byte(hex.EncodeToString(key))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("receipt key: %w", err)
+	}
+	if err := os.WriteFile(path, enc, 0o600); err != nil {
+		return "", fmt.Errorf("receipt key: %w", err)
+	}
+	return config.Secret(enc), nil
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
-	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/scheduler"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -41,30 +40,20 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireRedis(); err != nil {
-		return err
-	}
-	rdb, err := connectRedis(ctx, cfg)
+	b, err := openBase(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	ln, err := listen(cfg.HTTPAddr)
-	if err != nil {
-		return err
-	}
-	inspector := asynq.NewInspector(cfg.Redis)
-	defer inspector.Close()
-	reg := metrics.New(inspector)
-	mux, err := newMux(ctx, cfg, log, reg, rdb, inspector)
+	defer b.Close()
+	mux, err := newMux(ctx, cfg, log, b)
 	if err != nil {
 		return err
 	}
 
 	g, ctx := newGroup(ctx)
-	g.Go(func() error { return serveHTTP(ctx, ln, apiHandler(rdb, reg, log), log) })
-	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, metrics: reg, mux: mux}) })
-	log.Info().Str("redis", cfg.RedisDisplay()).Str("http", ln.Addr().String()).Msg("lifecycle worker running")
+	g.Go(func() error { return b.serveHTTP(ctx, log) })
+	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, metrics: b.reg, mux: mux}) })
+	log.Info().Str("redis", cfg.RedisDisplay()).Str("http", b.ln.Addr().String()).Msg("lifecycle worker running")
 	return g.Wait()
 }
 
@@ -73,9 +62,8 @@ func runScheduler(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireRedis(); err != nil {
-		return err
-	}
+	// Checked at start, so a wrong address is one line naming it, not a
+	// log of failed enqueues.
 	rdb, err := connectRedis(ctx, cfg)
 	if err != nil {
 		return err
@@ -95,20 +83,11 @@ func runAPI(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireRedis(); err != nil {
-		return err
-	}
-	rdb, err := connectRedis(ctx, cfg)
+	b, err := openBase(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	ln, err := listen(cfg.HTTPAddr)
-	if err != nil {
-		return err
-	}
-	inspector := asynq.NewInspector(cfg.Redis)
-	defer inspector.Close()
-	log.Info().Str("http", ln.Addr().String()).Msg("lifecycle api listening")
-	return serveHTTP(ctx, ln, apiHandler(rdb, metrics.New(inspector), log), log)
+	defer b.Close()
+	log.Info().Str("http", b.ln.Addr().String()).Msg("lifecycle api listening")
+	return b.serveHTTP(ctx, log)
 }

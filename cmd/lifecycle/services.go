@@ -54,6 +54,9 @@ func parse(e env, name string, groups config.Group, args []string) (*config.Conf
 // connectRedis returns a client for our own keys and checks that Redis
 // answers, naming the setting to fix when it does not.
 func connectRedis(ctx context.Context, cfg *config.Config) (redis.UniversalClient, error) {
+	if err := cfg.RequireRedis(); err != nil {
+		return nil, err
+	}
 	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		return nil, fmt.Errorf("unexpected redis client type %T", cfg.Redis.MakeRedisClient())
@@ -65,6 +68,40 @@ func connectRedis(ctx context.Context, cfg *config.Config) (redis.UniversalClien
 		return nil, &usageError{fmt.Sprintf("LIFECYCLE_REDIS_URL: cannot reach Redis at %s: %v", cfg.RedisDisplay(), err)}
 	}
 	return rdb, nil
+}
+
+// base is what every serving role opens first, each step failing fast with
+// the setting to fix: Redis, the HTTP listener, then the queue inspector and
+// the metrics registry that read through it.
+type base struct {
+	rdb       redis.UniversalClient
+	ln        net.Listener
+	inspector *asynq.Inspector
+	reg       *metrics.Registry
+}
+
+func openBase(ctx context.Context, cfg *config.Config) (*base, error) {
+	rdb, err := connectRedis(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listen(cfg.HTTPAddr)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	in := asynq.NewInspector(cfg.Redis)
+	return &base{rdb: rdb, ln: ln, inspector: in, reg: metrics.New(in)}, nil
+}
+
+func (b *base) Close() {
+	b.inspector.Close()
+	b.rdb.Close()
+}
+
+// serveHTTP serves the API on the base's listener until ctx ends.
+func (b *base) serveHTTP(ctx context.Context, log zerolog.Logger) error {
+	return serveHTTP(ctx, b.ln, apiHandler(b.rdb, b.reg, log), log)
 }
 
 // group runs parts of a process until ctx ends or one of them fails, then
@@ -149,8 +186,8 @@ type workerParams struct {
 
 // shutdownReserve is the part of the shutdown timeout kept for asynq's own
 // bookkeeping (stopping its pollers, handing unfinished tasks back: about a
-// and a half, measured on 2 cores), so that the process as a whole exits within the
-// configured timeout rather than a second or two after it.
+// second and a half, measured on 2 cores), so that the process as a whole
+// exits within the configured timeout rather than a second or two after it.
 const shutdownReserve = 2 * time.Second
 
 // handlerGrace is how long running handlers may finish once shutdown starts.
@@ -200,7 +237,8 @@ func newScheduler(cfg *config.Config, client *asynq.Client, log zerolog.Logger) 
 // newMux opens what the handlers act on and registers them behind the
 // outcome middleware. Storage is checked here, at start: a wrong endpoint,
 // bucket or key stops the process with its name instead of failing every task.
-func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, reg *metrics.Registry, rdb redis.UniversalClient, inspector *asynq.Inspector) (*asynq.ServeMux, error) {
+func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base) (*asynq.ServeMux, error) {
+	rdb, reg := b.rdb, b.reg
 	store, err := storage.Open(ctx, cfg.Storage, storage.Credentials{AccessKey: cfg.S3AccessKey.Value(), SecretKey: cfg.S3SecretKey.Value()})
 	if err != nil {
 		return nil, &usageError{"LIFECYCLE_STORAGE: " + err.Error()}
@@ -224,7 +262,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, reg *me
 		GuestPrefix: cfg.Sweep.GuestPrefix, GuestRetention: cfg.Sweep.GuestRetention, Grace: cfg.Sweep.Grace,
 		RestoreWindow: cfg.Sweep.RestoreWindow, MaxShare: cfg.Sweep.MaxShare,
 	}
-	deps.Archiver = &deadletter.Archiver{Inspector: inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: reg.DeadLetters}
+	deps.Archiver = &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: reg.DeadLetters}
 	mux := asynq.NewServeMux()
 	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now))
 	handlers.Register(mux, deps)
