@@ -87,11 +87,7 @@ func (h *UserErase) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	owner := "erase:" + p.RequestID + ":" + strconv.Itoa(p.Slice)
-	lock, err := h.Locks.Acquire(ctx, owner, p.UserID)
-	var held *userlock.HeldError
-	if errors.As(err, &held) {
-		return errclass.RetryAfter(err, held.Wait)
-	}
+	lock, err := lockUsers(ctx, h.Locks, owner, p.UserID)
 	if err != nil {
 		return err
 	}

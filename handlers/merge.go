@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"strconv"
@@ -92,11 +91,7 @@ func (h *UserMerge) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 
 	owner, _ := asynq.GetTaskID(ctx)
-	lock, err := h.Locks.Acquire(ctx, owner, p.GuestID, p.UserID)
-	var held *userlock.HeldError
-	if errors.As(err, &held) {
-		return errclass.RetryAfter(err, held.Wait)
-	}
+	lock, err := lockUsers(ctx, h.Locks, owner, p.GuestID, p.UserID)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
@@ -96,4 +98,15 @@ func Register(mux *asynq.ServeMux, d Deps) {
 	if d.Archiver != nil {
 		mux.Handle(tasks.TypeDeadLetterArchive, &DeadLetterArchive{Archiver: d.Archiver})
 	}
+}
+
+// lockUsers takes the user locks of ids for owner. A lock held by another
+// task is a retry once its lease could have ended, not a failure.
+func lockUsers(ctx context.Context, locks *userlock.Locker, owner string, ids ...string) (*userlock.Lock, error) {
+	lock, err := locks.Acquire(ctx, owner, ids...)
+	var held *userlock.HeldError
+	if errors.As(err, &held) {
+		return nil, errclass.RetryAfter(err, held.Wait)
+	}
+	return lock, err
 }

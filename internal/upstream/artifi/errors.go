@@ -2,6 +2,7 @@ package artifi
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ func (e *Error) Error() string {
 	b.WriteString("artifi ")
 	b.WriteString(e.Op)
 	b.WriteString(": ")
-	b.WriteString(cmpOr(e.Message, "error"))
+	b.WriteString(cmp.Or(e.Message, "error"))
 	if e.Code != "" {
 		fmt.Fprintf(&b, " (code %s, HTTP %d)", e.Code, e.HTTPStatus)
 	} else {
@@ -56,13 +57,6 @@ func (e *Error) Error() string {
 
 // Is reports whether e means target, one of the Err sentinels.
 func (e *Error) Is(target error) bool { return e.kind != nil && e.kind == target }
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
 
 // Operation names, as in Error.Op and in the mapping table.
 const (
@@ -207,7 +201,7 @@ func (c *Client) decode(op string, resp *http.Response, body []byte) (*envelope,
 			fields = append(fields, k)
 		}
 		slices.Sort(fields)
-		msg := cmpOr(env.Title, "validation failed")
+		msg := cmp.Or(env.Title, "validation failed")
 		if len(fields) > 0 {
 			msg += " (fields: " + strings.Join(fields, ", ") + ")"
 		}

@@ -1,6 +1,7 @@
 package bigin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,8 +63,8 @@ type Config struct {
 
 func (c *Config) validate() error {
 	if dc, ok := DataCenters[strings.ToLower(c.DataCenter)]; ok {
-		c.AccountsURL = cmpOr(c.AccountsURL, dc.AccountsURL)
-		c.APIDomain = cmpOr(c.APIDomain, dc.APIDomain)
+		c.AccountsURL = cmp.Or(c.AccountsURL, dc.AccountsURL)
+		c.APIDomain = cmp.Or(c.APIDomain, dc.APIDomain)
 	} else if c.DataCenter != "" {
 		return fmt.Errorf("bigin: Config.DataCenter %q is not one of us, eu, in, au, jp, cn, sa, ca", c.DataCenter)
 	}
@@ -95,13 +96,6 @@ func (c *Config) validate() error {
 		return errors.New("bigin: Config.MaxConns must not be negative")
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Client calls the Bigin API. It is safe for concurrent use.

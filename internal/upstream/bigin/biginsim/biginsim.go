@@ -19,6 +19,7 @@
 package biginsim
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -86,9 +87,9 @@ type forced struct {
 
 // New returns a Server; Start makes it listen.
 func New(opts Options) *Server {
-	opts.ClientID = cmpOr(opts.ClientID, "1000.SIMCLIENTID")
-	opts.ClientSecret = cmpOr(opts.ClientSecret, "sim-client-secret")
-	opts.RefreshToken = cmpOr(opts.RefreshToken, "1000.sim-refresh-token")
+	opts.ClientID = cmp.Or(opts.ClientID, "1000.SIMCLIENTID")
+	opts.ClientSecret = cmp.Or(opts.ClientSecret, "sim-client-secret")
+	opts.RefreshToken = cmp.Or(opts.RefreshToken, "1000.sim-refresh-token")
 	if opts.TokenLifetime <= 0 {
 		opts.TokenLifetime = TokenLifetimeDefault
 	}
@@ -118,13 +119,6 @@ func New(opts Options) *Server {
 	return s
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // Options returns the options in force, credentials included, so that a
 // caller can configure a client for this simulator.
 func (s *Server) Options() Options { return s.opts }
@@ -135,7 +129,7 @@ func (s *Server) Handler() http.Handler { return s.srv.Handler }
 // Start listens on Options.Addr and serves in the background. It returns the
 // base URL, which is both the accounts server and the API domain.
 func (s *Server) Start() (string, error) {
-	addr := cmpOr(s.opts.Addr, "127.0.0.1:0")
+	addr := cmp.Or(s.opts.Addr, "127.0.0.1:0")
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("biginsim: listen %s: %w", addr, err)

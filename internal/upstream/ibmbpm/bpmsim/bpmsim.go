@@ -19,6 +19,7 @@
 package bpmsim
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -82,9 +83,9 @@ type forced struct {
 
 // New returns a Server; Start makes it listen.
 func New(opts Options) *Server {
-	opts.Username = cmpOr(opts.Username, "bpmadmin")
-	opts.Password = cmpOr(opts.Password, "sim-bpm-password")
-	opts.ErrorEnvelope = cmpOr(opts.ErrorEnvelope, "Data")
+	opts.Username = cmp.Or(opts.Username, "bpmadmin")
+	opts.Password = cmp.Or(opts.Password, "sim-bpm-password")
+	opts.ErrorEnvelope = cmp.Or(opts.ErrorEnvelope, "Data")
 	if opts.CSRFLifetime <= 0 {
 		opts.CSRFLifetime = CSRFLifetimeDefault
 	}
@@ -106,13 +107,6 @@ func New(opts Options) *Server {
 	return s
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // Options returns the options in force, credentials included.
 func (s *Server) Options() Options { return s.opts }
 
@@ -125,7 +119,7 @@ func (s *Server) Faults() *faults.Injector { return s.faults }
 // Start listens on Options.Addr and serves in the background; it returns
 // the base URL.
 func (s *Server) Start() (string, error) {
-	addr := cmpOr(s.opts.Addr, "127.0.0.1:0")
+	addr := cmp.Or(s.opts.Addr, "127.0.0.1:0")
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("bpmsim: listen %s: %w", addr, err)
