@@ -51,7 +51,7 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	}
 
 	g, ctx := newGroup(ctx)
-	g.Go(func() error { return b.serveHTTP(ctx, log) })
+	g.Go(func() error { return b.serveHTTP(ctx, cfg, log) })
 	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, metrics: b.reg, mux: mux}) })
 	log.Info().Str("redis", cfg.RedisDisplay()).Str("http", b.ln.Addr().String()).Msg("lifecycle worker running")
 	return g.Wait()
@@ -89,5 +89,5 @@ func runAPI(ctx context.Context, e env, args []string) error {
 	}
 	defer b.Close()
 	log.Info().Str("http", b.ln.Addr().String()).Msg("lifecycle api listening")
-	return b.serveHTTP(ctx, log)
+	return b.serveHTTP(ctx, cfg, log)
 }

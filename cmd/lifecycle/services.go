@@ -100,8 +100,8 @@ func (b *base) Close() {
 }
 
 // serveHTTP serves the API on the base's listener until ctx ends.
-func (b *base) serveHTTP(ctx context.Context, log zerolog.Logger) error {
-	return serveHTTP(ctx, b.ln, apiHandler(b.rdb, b.reg, log), log)
+func (b *base) serveHTTP(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
+	return serveHTTP(ctx, b.ln, apiHandler(b.rdb, b.reg, cfg.APIToken, log), log)
 }
 
 // group runs parts of a process until ctx ends or one of them fails, then
@@ -165,7 +165,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log zerolog
 	return nil
 }
 
-func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, log zerolog.Logger) http.Handler {
+func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, token config.Secret, log zerolog.Logger) http.Handler {
 	erasures := erasure.NewStore(rdb)
 	reg.MustRegister(erasure.NewCollector(erasures, log))
 	return api.New(api.Params{
@@ -173,6 +173,7 @@ func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, log zerolog.Lo
 		Gatherer: reg,
 		Log:      log,
 		Erasures: &erasure.Service{Store: erasures, Tasks: tasks.WrapClient(asynq.NewClientFromRedisClient(rdb))},
+		Token:    token.Value(),
 	})
 }
 

@@ -4,7 +4,9 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
+	"net"
 	"net/http"
 	"time"
 
@@ -32,6 +34,12 @@ type Params struct {
 	// Erasures serves the privacy team's /v1/erasures routes (erasures.go);
 	// nil leaves them out.
 	Erasures ErasureService
+
+	// Token guards the /v1 routes: callers send "Authorization: Bearer
+	// <Token>". Without one, /v1 answers loopback clients only: filing an
+	// erasure deletes a person's data, so an address reachable from the
+	// network must not accept it from anyone.
+	Token string
 }
 
 // ReadyTimeout bounds the readiness probe's Redis ping, so that a hung Redis
@@ -56,9 +64,31 @@ func New(p Params) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Gatherer, promhttp.HandlerOpts{}))
 	if p.Erasures != nil {
-		erasureRoutes(mux, p)
+		v1 := http.NewServeMux()
+		erasureRoutes(v1, p)
+		mux.Handle("/v1/", authorized(p.Token, v1))
 	}
 	return mux
+}
+
+// authorized lets through requests that carry the token, or, when there is
+// no token, requests from this machine.
+func authorized(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token == "" {
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": "set LIFECYCLE_API_TOKEN to serve /v1 beyond this machine"})
+				return
+			}
+		} else if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -51,7 +52,7 @@ func TestErasureRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body)))
+		h.ServeHTTP(rec, local(httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))))
 		if rec.Code != tt.status {
 			t.Errorf("%s: status %d, want %d: %s", tt.name, rec.Code, tt.status, rec.Body)
 			continue
@@ -71,7 +72,7 @@ func TestErasureRoutes(t *testing.T) {
 	}
 
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/erasures", nil))
+	h.ServeHTTP(rec, local(httptest.NewRequest("GET", "/v1/erasures", nil)))
 	var list struct{ Erasures []erasure.Record }
 	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
 		t.Fatal(err)
@@ -90,3 +91,55 @@ func TestErasureRoutes(t *testing.T) {
 		t.Errorf("without an ErasureService: %d, want 404", rec.Code)
 	}
 }
+
+// local makes r come from this machine (httptest's default is 192.0.2.1).
+func local(r *http.Request) *http.Request {
+	r.RemoteAddr = "127.0.0.1:50000"
+	return r
+}
+
+// TestV1NeedsTokenOrLoopback: filing an erasure deletes a person's data, so
+// /v1 is closed to the network unless a token is configured and sent.
+func TestV1NeedsTokenOrLoopback(t *testing.T) {
+	svc := fakeOpen{}
+	tests := []struct {
+		name   string
+		token  string
+		remote string
+		auth   string
+		status int
+	}{
+		{"no token, this machine", "", "127.0.0.1:5", "", 200},
+		{"no token, the network", "", "10.1.2.3:5", "", 403},
+		{"token, none sent", "s3cret-token", "10.1.2.3:5", "", 401},
+		{"token, wrong one", "s3cret-token", "127.0.0.1:5", "Bearer guess", 401},
+		{"token, right one", "s3cret-token", "10.1.2.3:5", "Bearer s3cret-token", 200},
+	}
+	for _, tt := range tests {
+		h := New(Params{Gatherer: prometheus.NewRegistry(), Erasures: svc, Token: tt.token})
+		req := httptest.NewRequest("GET", "/v1/erasures", nil)
+		req.RemoteAddr = tt.remote
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tt.status {
+			t.Errorf("%s: %d, want %d (%s)", tt.name, rec.Code, tt.status, rec.Body)
+		}
+		if strings.Contains(rec.Body.String(), "s3cret") {
+			t.Errorf("%s: the answer shows the token", tt.name)
+		}
+	}
+	// Health and metrics stay open to probes and scrapers.
+	rec := httptest.NewRecorder()
+	New(Params{Gatherer: prometheus.NewRegistry(), Erasures: svc, Token: "t"}).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != 200 {
+		t.Errorf("/healthz behind the token: %d", rec.Code)
+	}
+}
+
+// fakeOpen serves an empty list of open requests.
+type fakeOpen struct{ ErasureService }
+
+func (fakeOpen) Open(context.Context) ([]erasure.Record, error) { return nil, nil }

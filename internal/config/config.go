@@ -69,6 +69,7 @@ type Config struct {
 	RedisURL        string // empty in dev: embedded Redis
 	Redis           asynq.RedisConnOpt
 	HTTPAddr        string
+	APIToken        Secret
 	Storage         string
 	S3AccessKey     Secret
 	S3SecretKey     Secret
@@ -275,6 +276,10 @@ var settings = map[Group][]setting{
 			c.HTTPAddr = v
 			return nil
 		},
+	}, {
+		flag: "api-token", env: "LIFECYCLE_API_TOKEN", secret: true,
+		usage: "bearer token the /v1 API (erasure requests) requires; unset, /v1 answers only this machine",
+		set:   func(c *Config, v string) error { c.APIToken = Secret(v); return nil },
 	}},
 	GroupStorage: {
 		{flag: "storage", env: "LIFECYCLE_STORAGE", def: StorageDefault(),
