@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin/biginsim"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm/bpmsim"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/simserver"
 )
 
 // Options configures Start. The zero value starts all three on free ports
@@ -144,22 +144,12 @@ func (s *Set) startArtifi(addr string) (string, error) {
 	return s.Artifi.StartOn(addr)
 }
 
-// checkLoopback accepts "" and host:port with a loopback host.
+// checkLoopback accepts "" (a free loopback port) and loopback addresses.
 func checkLoopback(addr string) error {
 	if addr == "" {
 		return nil
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("%q is not a loopback address: the simulators accept test credentials", addr)
-	}
-	return nil
+	return simserver.CheckLoopback(addr)
 }
 
 // Close stops the three simulators. It is safe to call more than once.

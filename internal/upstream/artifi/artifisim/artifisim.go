@@ -32,10 +32,7 @@ package artifisim
 
 import (
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +40,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/simserver"
 )
 
 // Options configure a simulator.
@@ -71,7 +69,7 @@ type Server struct {
 	deleteCount map[string]int // DeleteUserPhoto requests per photo id that reached the logic
 	merges      int
 
-	srv *httptest.Server
+	http simserver.Server
 }
 
 // New returns a simulator with no users.
@@ -111,28 +109,11 @@ func (s *Server) Start() (string, error) { return s.StartOn("127.0.0.1:0") }
 // StartOn serves the simulator on addr, which must be a loopback address:
 // the simulator accepts a test key and must not be reachable from outside.
 func (s *Server) StartOn(addr string) (string, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("artifisim: address %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return "", fmt.Errorf("artifisim: address %q is not a loopback address", addr)
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("artifisim: listen: %w", err)
-	}
-	s.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: s.Handler()}}
-	s.srv.Start()
-	return s.srv.URL, nil
+	return s.http.Start("artifisim", addr, s.Handler())
 }
 
 // Close stops the server started by Start.
-func (s *Server) Close() {
-	if s.srv != nil {
-		s.srv.Close()
-	}
-}
+func (s *Server) Close() { _ = s.http.Close() }
 
 // --- seeding and reading state ---
 

@@ -20,13 +20,9 @@ package biginsim
 
 import (
 	"cmp"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -35,6 +31,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/simserver"
 )
 
 // Defaults for Options.
@@ -60,10 +57,10 @@ type Options struct {
 
 // Server is a running (or startable) Bigin simulator.
 type Server struct {
-	opts   Options
-	faults *faults.Injector
-	srv    *http.Server
-	url    string
+	opts    Options
+	faults  *faults.Injector
+	handler http.Handler
+	http    simserver.Server
 
 	mu       sync.Mutex
 	records  map[string]*record // module + "/" + id
@@ -115,7 +112,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeSeed(w, http.StatusNotFound, "error_INVALID_URL_PATTERN.json")
 	})
-	s.srv = &http.Server{Handler: s.faults.Wrap(mux), ReadHeaderTimeout: 10 * time.Second}
+	s.handler = s.faults.Wrap(mux)
 	return s
 }
 
@@ -124,39 +121,17 @@ func New(opts Options) *Server {
 func (s *Server) Options() Options { return s.opts }
 
 // Handler is the simulator's HTTP handler, faults included (for httptest).
-func (s *Server) Handler() http.Handler { return s.srv.Handler }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Start listens on Options.Addr and serves in the background. It returns the
 // base URL, which is both the accounts server and the API domain.
-func (s *Server) Start() (string, error) {
-	addr := cmp.Or(s.opts.Addr, "127.0.0.1:0")
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("biginsim: listen %s: %w", addr, err)
-	}
-	s.mu.Lock()
-	s.url = "http://" + ln.Addr().String()
-	s.mu.Unlock()
-	go func() { _ = s.srv.Serve(ln) }()
-	return s.url, nil
-}
+func (s *Server) Start() (string, error) { return s.http.Start("biginsim", s.opts.Addr, s.handler) }
 
 // URL is the base URL once started.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.url
-}
+func (s *Server) URL() string { return s.http.URL() }
 
 // Close stops the server, waiting up to 5 s for requests in flight.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return s.srv.Close()
-	}
-	return nil
-}
+func (s *Server) Close() error { return s.http.Close() }
 
 // Faults is the injector, to change faults at run time or read its Stats.
 func (s *Server) Faults() *faults.Injector { return s.faults }
@@ -319,7 +294,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok,
 		"scope":        "ZohoBigin.modules.ALL",
-		"api_domain":   s.url,
+		"api_domain":   s.http.URL(),
 		"token_type":   "Bearer",
 		"expires_in":   int(s.opts.TokenLifetime / time.Second),
 	})

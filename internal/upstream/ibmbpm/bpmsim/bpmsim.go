@@ -20,13 +20,10 @@ package bpmsim
 
 import (
 	"cmp"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -35,6 +32,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/simserver"
 )
 
 // CSRFLifetimeDefault is the longest CSRF token lifetime BPM grants.
@@ -55,12 +53,12 @@ type Options struct {
 
 // Server is a running (or startable) BPM simulator.
 type Server struct {
-	opts   Options
-	faults *faults.Injector
-	srv    *http.Server
+	opts    Options
+	faults  *faults.Injector
+	handler http.Handler
+	http    simserver.Server
 
 	mu       sync.Mutex
-	url      string
 	users    map[string]*user // by name
 	byID     map[int]*user
 	csrf     map[string]time.Time
@@ -103,7 +101,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/bpm/system/login", s.login)
 	mux.HandleFunc("/rest/bpm/wle/v1/avatar/{user}", s.avatar)
 	mux.Handle(faults.AdminPrefix+"faults", s.faults.AdminHandler())
-	s.srv = &http.Server{Handler: s.faults.Wrap(mux), ReadHeaderTimeout: 10 * time.Second}
+	s.handler = s.faults.Wrap(mux)
 	return s
 }
 
@@ -111,42 +109,20 @@ func New(opts Options) *Server {
 func (s *Server) Options() Options { return s.opts }
 
 // Handler is the simulator's HTTP handler, faults included (for httptest).
-func (s *Server) Handler() http.Handler { return s.srv.Handler }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Faults is the injector, to change faults at run time or read its Stats.
 func (s *Server) Faults() *faults.Injector { return s.faults }
 
 // Start listens on Options.Addr and serves in the background; it returns
 // the base URL.
-func (s *Server) Start() (string, error) {
-	addr := cmp.Or(s.opts.Addr, "127.0.0.1:0")
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("bpmsim: listen %s: %w", addr, err)
-	}
-	s.mu.Lock()
-	s.url = "http://" + ln.Addr().String()
-	s.mu.Unlock()
-	go func() { _ = s.srv.Serve(ln) }()
-	return s.URL(), nil
-}
+func (s *Server) Start() (string, error) { return s.http.Start("bpmsim", s.opts.Addr, s.handler) }
 
 // URL is the base URL once started.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.url
-}
+func (s *Server) URL() string { return s.http.URL() }
 
 // Close stops the server, waiting up to 5 s for requests in flight.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return s.srv.Close()
-	}
-	return nil
-}
+func (s *Server) Close() error { return s.http.Close() }
 
 // AddUser adds (or replaces) a user, with a custom avatar or the default.
 func (s *Server) AddUser(name string, id int, withAvatar bool) {
