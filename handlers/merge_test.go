@@ -62,7 +62,7 @@ func setupMerge(t *testing.T) *mergeBundle {
 	}
 	b := &mergeBundle{sim: sim, store: store, rdb: rdb, ids: identity.New(rdb), locks: userlock.New(rdb, time.Minute), logs: &syncBuffer{}}
 	mux := asynq.NewServeMux()
-	mux.Use(Outcomes(zerolog.New(b.logs), metrics.New(nil).Tasks, time.Now))
+	mux.Use(Outcomes(zerolog.New(b.logs), metrics.New(nil).Tasks, time.Now, nil))
 	Register(mux, Deps{Artifi: ac, Store: store, Redis: rdb, Identity: b.ids, Locks: b.locks, Log: zerolog.New(b.logs)})
 	srv := NewServer(ServerParams{Redis: opt, Concurrency: 4, Queues: tasks.QueueWeights(), ShutdownTimeout: time.Second, Log: zerolog.Nop()})
 	if err := srv.Start(mux); err != nil {

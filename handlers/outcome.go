@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -44,9 +45,15 @@ func SetSystem(ctx context.Context, system string) {
 //
 // A panic becomes a retryable error naming file and line, so that the outcome
 // is still logged and counted.
-func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time) asynq.MiddlewareFunc {
+//
+// running, if not nil, counts the handlers in flight (see Running).
+func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running *Running) asynq.MiddlewareFunc {
 	return func(next asynq.Handler) asynq.Handler {
 		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+			if running != nil {
+				running.wg.Add(1)
+				defer running.wg.Done()
+			}
 			n := &note{}
 			ctx = context.WithValue(ctx, noteKey{}, n)
 			start := now()
@@ -85,6 +92,27 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time) asynq.M
 			ev.Msg("task " + outcome)
 			return ret
 		})
+	}
+}
+
+// Running counts handlers in flight. When a worker's shutdown grace runs
+// out, asynq hands the task back and cancels the handler's context, but does
+// not wait for the handler to return: without waiting here the process could
+// exit before the handler's outcome line ("interrupted") is written.
+type Running struct{ wg sync.WaitGroup }
+
+// Wait waits until no handler runs, or d passes; it reports which.
+func (r *Running) Wait(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
 

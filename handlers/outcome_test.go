@@ -66,7 +66,7 @@ func TestOutcomes(t *testing.T) {
 		"panics":    func(context.Context) error { panic("nil map") },
 	}
 	mux := asynq.NewServeMux()
-	mux.Use(Outcomes(log, reg.Tasks, time.Now))
+	mux.Use(Outcomes(log, reg.Tasks, time.Now, nil))
 	for typ, f := range results {
 		mux.HandleFunc(typ, func(ctx context.Context, _ *asynq.Task) error {
 			SetSystem(ctx, "test-system")

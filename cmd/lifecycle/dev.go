@@ -72,7 +72,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 
 	g, ctx := newGroup(ctx)
 	g.Go(func() error { return b.serveHTTP(ctx, cfg, log) })
-	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, metrics: b.reg, mux: mux}) })
+	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running}) })
 	g.Go(func() error { return sched.Run(ctx) })
 
 	http := "http://" + b.ln.Addr().String()

@@ -52,7 +52,7 @@ func runWorker(ctx context.Context, e env, args []string) error {
 
 	g, ctx := newGroup(ctx)
 	g.Go(func() error { return b.serveHTTP(ctx, cfg, log) })
-	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, metrics: b.reg, mux: mux}) })
+	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running}) })
 	log.Info().Str("redis", cfg.RedisDisplay()).Str("http", b.ln.Addr().String()).Msg("lifecycle worker running")
 	return g.Wait()
 }

@@ -78,6 +78,7 @@ type base struct {
 	ln        net.Listener
 	inspector *asynq.Inspector
 	reg       *metrics.Registry
+	running   *handlers.Running // task handlers in flight
 }
 
 func openBase(ctx context.Context, cfg *config.Config) (*base, error) {
@@ -91,7 +92,7 @@ func openBase(ctx context.Context, cfg *config.Config) (*base, error) {
 		return nil, err
 	}
 	in := asynq.NewInspector(cfg.Redis)
-	return &base{rdb: rdb, ln: ln, inspector: in, reg: metrics.New(in)}, nil
+	return &base{rdb: rdb, ln: ln, inspector: in, reg: metrics.New(in), running: &handlers.Running{}}, nil
 }
 
 func (b *base) Close() {
@@ -181,15 +182,23 @@ func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, token config.S
 type workerParams struct {
 	cfg     *config.Config
 	log     zerolog.Logger
-	metrics *metrics.Registry
 	mux     *asynq.ServeMux
+	running *handlers.Running // the mux's handlers in flight
 }
 
 // shutdownReserve is the part of the shutdown timeout kept for asynq's own
-// bookkeeping (stopping its pollers, handing unfinished tasks back: about a
-// second and a half, measured on 2 cores), so that the process as a whole
-// exits within the configured timeout rather than a second or two after it.
-const shutdownReserve = 2 * time.Second
+// bookkeeping and for the handed-back tasks' outcome lines
+// (interruptedLogWait), so that the process as a whole exits within the
+// configured timeout rather than a second or two after it. asynq starts the
+// handlers' grace only once its fetch loop notices the shutdown, which sleeps
+// up to 1 s between polls, and needs a few hundred ms after the grace to hand
+// tasks back: measured 2.6-3.4 s in all for a 2 s grace on 2 busy cores.
+const shutdownReserve = 2500 * time.Millisecond
+
+// interruptedLogWait bounds the wait, after asynq has handed unfinished
+// tasks back and cancelled their handlers, for those handlers to return and
+// log their "interrupted" outcome.
+const interruptedLogWait = 300 * time.Millisecond
 
 // handlerGrace is how long running handlers may finish once shutdown starts.
 func handlerGrace(timeout time.Duration) time.Duration {
@@ -218,6 +227,9 @@ func runAsynq(ctx context.Context, p workerParams) error {
 	<-ctx.Done()
 	p.log.Info().Dur("timeout", p.cfg.ShutdownTimeout).Msg("worker stopping: running tasks may finish, the rest go back to their queues")
 	srv.Shutdown()
+	if !p.running.Wait(interruptedLogWait) {
+		p.log.Warn().Msg("a handler ignored its cancelled context; its outcome is not logged")
+	}
 	p.log.Info().Msg("worker stopped")
 	return nil
 }
@@ -265,7 +277,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 	}
 	deps.Archiver = &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: reg.DeadLetters}
 	mux := asynq.NewServeMux()
-	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now))
+	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now, b.running))
 	handlers.Register(mux, deps)
 	return mux, nil
 }
