@@ -66,11 +66,7 @@ func setupErase(t *testing.T, s eraseSubject) *eraseBundle {
 	b.rdb = redis.NewClient(opt)
 	t.Cleanup(func() { b.rdb.Close() })
 	b.es = erasure.NewStore(b.rdb)
-	b.set, err = simulate.Start(ctx, simulate.Options{NoDemoData: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.set.Close() })
+	b.set = harness.StartSimulators(t)
 	b.store, err = storage.Open(ctx, "file://"+b.dir, storage.Credentials{})
 	if err != nil {
 		t.Fatal(err)

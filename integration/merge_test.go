@@ -16,7 +16,6 @@ import (
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -73,11 +72,7 @@ func waitTask(t *testing.T, in *asynq.Inspector, queue, id string, want asynq.Ta
 func TestMergeLostResponseCompletesOnce(t *testing.T) {
 	ctx := context.Background()
 	redis := harness.StartRedis(t, nil)
-	set, err := simulate.Start(ctx, simulate.Options{NoDemoData: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
+	set := harness.StartSimulators(t)
 	dir := t.TempDir()
 	set.Artifi.AddUser("g-lost")
 	set.Artifi.AddPhotos("g-lost", 4)
@@ -120,11 +115,7 @@ func TestMergeLostResponseCompletesOnce(t *testing.T) {
 func TestWorkerKilledMidMerge(t *testing.T) {
 	ctx := context.Background()
 	redis := harness.StartRedis(t, nil)
-	set, err := simulate.Start(ctx, simulate.Options{NoDemoData: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
+	set := harness.StartSimulators(t)
 	dir := t.TempDir()
 	set.Artifi.AddUser("g-kill")
 	set.Artifi.AddPhotos("g-kill", 5)

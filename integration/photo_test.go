@@ -14,7 +14,6 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -26,11 +25,7 @@ import (
 func TestPhotoDeletionsUnderFaults(t *testing.T) {
 	ctx := context.Background()
 	redis := harness.StartRedis(t, nil)
-	set, err := simulate.Start(ctx, simulate.Options{NoDemoData: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
+	set := harness.StartSimulators(t)
 	dir := t.TempDir()
 
 	var jobs []tasks.PhotoDeletePayload
@@ -95,6 +90,7 @@ func TestPhotoDeletionsUnderFaults(t *testing.T) {
 	inspector := asynq.NewInspector(redis.Opt())
 	defer inspector.Close()
 	var q *asynq.QueueInfo
+	var err error
 	done := harness.WaitFor(ctx, 4*time.Minute, func() bool {
 		q, err = inspector.GetQueueInfo(tasks.QueuePhoto)
 		return err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0 && q.Completed+q.Archived == 1000

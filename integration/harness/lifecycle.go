@@ -208,3 +208,15 @@ func Kill(t testing.TB, c testcontainers.Container) {
 		t.Fatalf("docker kill: %v: %s", err, out)
 	}
 }
+
+// StartSimulators starts the three upstream simulators empty (tests seed
+// what they need) on loopback ports, stopped when the test ends.
+func StartSimulators(t testing.TB) *simulate.Set {
+	t.Helper()
+	set, err := simulate.Start(context.Background(), simulate.Options{NoDemoData: true})
+	if err != nil {
+		t.Fatalf("simulators: %v", err)
+	}
+	t.Cleanup(func() { set.Close() })
+	return set
+}
