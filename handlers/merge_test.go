@@ -17,10 +17,10 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/artifisim"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi/artifisim"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )

@@ -21,9 +21,9 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/sim"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -48,7 +48,7 @@ type eraseSubject struct {
 type eraseBundle struct {
 	redis harness.Redis
 	rdb   *redis.Client
-	set   *simulate.Set
+	set   *sim.Set
 	dir   string
 	store storage.Store
 	es    *erasure.Store

@@ -15,7 +15,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 

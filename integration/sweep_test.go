@@ -18,11 +18,11 @@ import (
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/artifisim"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep/sweeptest"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi/artifisim"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
+	"github.com/lifecycle-worker/lifecycle/internal/sim"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
 )
 
 // runDev is `make run`: the whole service in one process with nothing to set
@@ -41,7 +41,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	// kind of task has somewhere to go.
 	demo := "none (every upstream is configured)"
 	if !cfg.Artifi.Configured() || !cfg.Bigin.Configured() || !cfg.BPM.Configured() {
-		set, err := simulate.Start(ctx, simulate.Options{})
+		set, err := sim.Start(ctx, sim.Options{})
 		if err != nil {
 			return fmt.Errorf("simulators: %w", err)
 		}

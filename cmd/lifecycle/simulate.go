@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
+	"github.com/lifecycle-worker/lifecycle/internal/sim"
 )
 
 func init() {
@@ -17,7 +17,7 @@ func init() {
 func runSimulate(ctx context.Context, e env, args []string) error {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	fs.SetOutput(e.stdout)
-	var opts simulate.Options
+	var opts sim.Options
 	fs.StringVar(&opts.ArtifiAddr, "artifi-addr", "127.0.0.1:7101", "Artifi simulator address (loopback only)")
 	fs.StringVar(&opts.BiginAddr, "bigin-addr", "127.0.0.1:7102", "Zoho Bigin simulator address, accounts server included (loopback only)")
 	fs.StringVar(&opts.BPMAddr, "bpm-addr", "127.0.0.1:7103", "IBM BPM simulator address (loopback only)")
@@ -31,7 +31,7 @@ func runSimulate(ctx context.Context, e env, args []string) error {
 		}
 		return &usageError{err.Error()}
 	}
-	set, err := simulate.Start(ctx, opts)
+	set, err := sim.Start(ctx, opts)
 	if err != nil {
 		return &usageError{err.Error()}
 	}
@@ -42,14 +42,14 @@ func runSimulate(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-func printSimulatorEnv(w io.Writer, set *simulate.Set) {
+func printSimulatorEnv(w io.Writer, set *sim.Set) {
 	for _, kv := range set.Env() {
 		fmt.Fprintf(w, "  export %s=%s\n", kv[0], kv[1])
 	}
 }
 
 // useSimulators points every upstream that cfg leaves unconfigured at set.
-func useSimulators(cfg *config.Config, set *simulate.Set) {
+func useSimulators(cfg *config.Config, set *sim.Set) {
 	c := set.Credentials
 	if !cfg.Artifi.Configured() {
 		cfg.Artifi.URL, cfg.Artifi.WebsiteID, cfg.Artifi.ClientKey = set.ArtifiURL, c.ArtifiWebsiteID, config.Secret(c.ArtifiClientKey)

@@ -17,7 +17,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/testcontainers/testcontainers-go"
 
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
+	"github.com/lifecycle-worker/lifecycle/internal/sim"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
@@ -163,7 +163,7 @@ func FreeAddr(t testing.TB) string {
 
 // WorkerEnv is the environment of a worker process on redisURL, storing in
 // dir, with every upstream pointed at set, plus extra variables.
-func WorkerEnv(t testing.TB, redisURL, dir string, set *simulate.Set, extra ...string) []string {
+func WorkerEnv(t testing.TB, redisURL, dir string, set *sim.Set, extra ...string) []string {
 	env := []string{
 		"LIFECYCLE_REDIS_URL=" + redisURL,
 		"LIFECYCLE_HTTP_ADDR=" + FreeAddr(t),
@@ -211,9 +211,9 @@ func Kill(t testing.TB, c testcontainers.Container) {
 
 // StartSimulators starts the three upstream simulators empty (tests seed
 // what they need) on loopback ports, stopped when the test ends.
-func StartSimulators(t testing.TB) *simulate.Set {
+func StartSimulators(t testing.TB) *sim.Set {
 	t.Helper()
-	set, err := simulate.Start(context.Background(), simulate.Options{NoDemoData: true})
+	set, err := sim.Start(context.Background(), sim.Options{NoDemoData: true})
 	if err != nil {
 		t.Fatalf("simulators: %v", err)
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/artifisim"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi/artifisim"
 )
 
 const (

@@ -14,9 +14,9 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/artifisim"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi/artifisim"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
 )
 
 // inFlight counts every request on the wire, injected or not, so the test

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-worker/lifecycle/internal/sim/artifisim"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi/artifisim"
 )
 
 // TestNoCredentialInErrors runs every call against upstreams that fail in

@@ -20,8 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/biginsim"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin/biginsim"
 )
 
 const seedPath = "../../../testdata/seeds/002_f722fdfe63ea7c2c.txt"

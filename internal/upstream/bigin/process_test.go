@@ -19,8 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/biginsim"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin/biginsim"
 )
 
 // Environment of a helper process (see TestHelperProcess).

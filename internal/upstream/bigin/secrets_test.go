@@ -11,8 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lifecycle-worker/lifecycle/internal/sim/biginsim"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin/biginsim"
 )
 
 type syncBuffer struct {

@@ -19,8 +19,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/bpmsim"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm/bpmsim"
 )
 
 const seedPath = "../../../testdata/seeds/004_54bf71c7f52f8933.txt"

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
 )
 
 func TestStartOnRefusesNonLoopback(t *testing.T) {

@@ -38,9 +38,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/simserver"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simserver"
 )
 
 // Options configure a simulator.

@@ -1,8 +1,4 @@
-// Package simulate starts the three upstream simulators (Artifi, Zoho Bigin,
-// IBM BPM) on loopback ports, seeded with demo data, for `lifecycle
-// simulate`, `lifecycle dev` and end-to-end tests. It returns the URLs and
-// the credentials that the clients must be configured with.
-package simulate
+package sim
 
 import (
 	"context"
@@ -12,11 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi/artifisim"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin/biginsim"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm/bpmsim"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simserver"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/artifisim"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/biginsim"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/bpmsim"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/simserver"
 )
 
 // Options configures Start. The zero value starts all three on free ports

@@ -29,9 +29,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/simserver"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simserver"
 )
 
 // Defaults for Options.

@@ -30,9 +30,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/sim/simserver"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simserver"
 )
 
 // CSRFLifetimeDefault is the longest CSRF token lifetime BPM grants.

@@ -1,4 +1,4 @@
-package simulate_test
+package sim_test
 
 import (
 	"context"
@@ -12,17 +12,17 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/lifecycle-worker/lifecycle/internal/sim"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/simulate"
 )
 
 // The Set's URLs and credentials are enough to configure the three clients,
 // and the demo data gives each something to delete.
 func TestStartServesTheThreeSystems(t *testing.T) {
 	ctx := context.Background()
-	set, err := simulate.Start(ctx, simulate.Options{})
+	set, err := sim.Start(ctx, sim.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestFixedPortsAndContextEnd(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ports := freePorts(t, 3)
 	ctx, cancel := context.WithCancel(context.Background())
-	set, err := simulate.Start(ctx, simulate.Options{
+	set, err := sim.Start(ctx, sim.Options{
 		ArtifiAddr: "127.0.0.1:" + ports[0], BiginAddr: "127.0.0.1:" + ports[1], BPMAddr: "127.0.0.1:" + ports[2],
 		NoDemoData: true,
 	})
@@ -110,7 +110,7 @@ func TestFixedPortsAndContextEnd(t *testing.T) {
 }
 
 func TestStartRefusesNonLoopback(t *testing.T) {
-	_, err := simulate.Start(context.Background(), simulate.Options{BiginAddr: "0.0.0.0:0"})
+	_, err := sim.Start(context.Background(), sim.Options{BiginAddr: "0.0.0.0:0"})
 	want := `simulate: Options.BiginAddr: "0.0.0.0:0" is not a loopback address: the simulators accept test credentials`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
