@@ -87,7 +87,7 @@ func (c *Client) enqueue(ctx context.Context, t *asynq.Task, s spec, id string) 
 	info, err := c.ac.EnqueueContext(ctx, t)
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
-		return Result{TaskID: id, Queue: s.queue, Duplicate: true}, nil
+		return Result{TaskID: id, Queue: s.Queue, Duplicate: true}, nil
 	case err != nil:
 		return Result{}, fmt.Errorf("%s: enqueue: %w", s.typ, err)
 	}

@@ -3,7 +3,6 @@ package tasks
 import (
 	"cmp"
 	"slices"
-	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -68,14 +67,11 @@ func Queues() []string {
 	return qs
 }
 
-// spec is every enqueue decision for one task type. Each type file declares
-// one, with the reasons for its numbers beside them.
+// spec is every decision about one task type. Each type file declares one,
+// with the reasons for its numbers beside them; specs lists them all.
 type spec struct {
-	typ       string
-	queue     string
-	maxRetry  int
-	timeout   time.Duration
-	retention time.Duration
+	typ string
+	Policy
 }
 
 // options puts the spec's decisions first so that options a caller passes to
@@ -83,10 +79,10 @@ type spec struct {
 // TaskID or Queue gives up deduplication, which is keyed on (queue, id).
 func (s spec) options(id string) []asynq.Option {
 	return []asynq.Option{
-		asynq.Queue(s.queue),
-		asynq.MaxRetry(s.maxRetry),
-		asynq.Timeout(s.timeout),
-		asynq.Retention(s.retention),
+		asynq.Queue(s.Queue),
+		asynq.MaxRetry(s.MaxRetry),
+		asynq.Timeout(s.Timeout),
+		asynq.Retention(s.Retention),
 		asynq.TaskID(id),
 	}
 }
