@@ -20,10 +20,10 @@ const (
 	// task must not compete with photo deletes, and the name says on a
 	// dashboard what the queue holds.
 	QueuePhoto = "photo"
-	// QueueErase is reserved for user:erase (delivered by later work).
+	// QueueErase carries user:erase.
 	QueueErase = "erase"
-	// QueueSweep is reserved for assets:sweep (delivered by later work). It
-	// has the lowest weight: a sweep is background housekeeping.
+	// QueueSweep carries assets:sweep and deadletters:archive. It has the
+	// lowest weight: both are background housekeeping.
 	QueueSweep = "sweep"
 )
 
