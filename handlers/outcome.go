@@ -156,42 +156,14 @@ func safely(ctx context.Context, h asynq.Handler, t *asynq.Task) (err error) {
 	return h.ProcessTask(ctx, t)
 }
 
-// Backoff policies. asynq's default (Sidekiq's n^4+15s) waits 15-45 s before
-// the first retry, too long for a customer waiting on a merge, and grows to
-// days. Ours doubles from a small base with jitter, up to a cap:
-//   - merges: 1 s doubling to 5 min, so a blip costs the customer seconds;
-//     20 retries span about 75 minutes before a person is asked to look.
-//   - everything else: 2 s doubling to 6 h; 20 retries span about 45 hours
-//     of upstream outage (at least 23 with full jitter) before the task is
-//     dead-lettered.
-var (
-	mergeBackoff   = backoff{base: time.Second, cap: 5 * time.Minute}
-	defaultBackoff = backoff{base: 2 * time.Second, cap: 6 * time.Hour}
-)
-
-type backoff struct{ base, cap time.Duration }
-
-// delay for the n-th retry (n from 0): base*2^n capped, then jittered down by
-// up to a half so that tasks failed together do not retry together.
-func (b backoff) delay(n int, jitter float64) time.Duration {
-	d := b.cap
-	if n < 40 && b.base<<n < b.cap && b.base<<n > 0 {
-		d = b.base << n
-	}
-	return d - time.Duration(float64(d)/2*jitter)
-}
-
 // RetryDelay is the server's RetryDelayFunc: the upstream's own delay
-// (Retry-After) when it gave one, our backoff otherwise.
+// (Retry-After) when it gave one, otherwise the backoff of the task type's
+// policy (see tasks.PolicyFor).
 func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if d, ok := errclass.Delay(err); ok {
 		return d
 	}
-	b := defaultBackoff
-	if t.Type() == tasks.TypeUserMerge {
-		b = mergeBackoff
-	}
-	return b.delay(n, rand.Float64())
+	return tasks.RetryDelay(n, t.Type(), rand.Float64())
 }
 
 // IsFailure is the server's IsFailure: a rate limit is retried without

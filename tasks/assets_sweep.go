@@ -23,23 +23,24 @@ const (
 // SweepModes lists the modes in the order error messages name them.
 var SweepModes = []string{SweepModeQuarantine, SweepModePurge}
 
-// assetsSweepSpec holds every enqueue decision for assets:sweep.
-var assetsSweepSpec = spec{
-	typ:   TypeAssetsSweep,
-	queue: QueueSweep,
+// assetsSweepSpec holds every decision about assets:sweep. The scheduler's
+// built-in sweeps take their queue, retries and timeout from it too.
+var assetsSweepSpec = spec{typ: TypeAssetsSweep, Policy: Policy{
+	Queue: QueueSweep,
 	// A sweep checkpoints its progress in Redis, so a retry resumes where the
 	// failed attempt stopped rather than starting over; a few retries ride out
 	// a Redis or Artifi blip, and a sweep that keeps failing should reach a
 	// person (the archive) rather than the next firing silently taking over.
-	maxRetry: 5,
+	MaxRetry: 5,
+	Backoff:  backoffDefault,
 	// A million-object sweep lists, classifies and moves for tens of minutes
 	// on S3; the timeout only catches a sweep that is stuck, and a cancelled
 	// sweep resumes from its checkpoint anyway.
-	timeout: 6 * time.Hour,
-	// Keeps a manual sweep's id reserved for a day, as the scheduler's
-	// retention does for its firings.
-	retention: 24 * time.Hour,
-}
+	Timeout: 6 * time.Hour,
+	// Keeps a manual sweep's id taken for a day, so that asking again for
+	// the same sweep soon after it finished does not run it twice.
+	Retention: 24 * time.Hour,
+}}
 
 // AssetsSweepPayload asks for one sweep.
 type AssetsSweepPayload struct {

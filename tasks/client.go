@@ -1,12 +1,9 @@
 package tasks
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/hibiken/asynq"
 )
@@ -87,49 +84,9 @@ func (c *Client) enqueue(ctx context.Context, t *asynq.Task, s spec, id string) 
 	info, err := c.ac.EnqueueContext(ctx, t)
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
-		return Result{TaskID: id, Queue: s.queue, Duplicate: true}, nil
+		return Result{TaskID: id, Queue: s.Queue, Duplicate: true}, nil
 	case err != nil:
 		return Result{}, fmt.Errorf("%s: enqueue: %w", s.typ, err)
 	}
 	return Result{TaskID: info.ID, Queue: info.Queue}, nil
-}
-
-// EnqueueableTypes lists the types EnqueueJSON accepts, for a CLI's help text.
-// Reserved types (TypeUserErase, TypeAssetsSweep) join when they get payloads.
-func EnqueueableTypes() []string { return []string{TypePhotoDelete, TypeUserMerge} }
-
-// EnqueueJSON enqueues a task of type typ from its JSON payload, for tools
-// such as `lifecycle enqueue` that take the type and payload as text. Here,
-// unlike in the worker's Decode, unknown fields are rejected: input typed by a
-// person is where a misspelt "phot_id" should fail loudly rather than be
-// dropped. Duplicates and validation errors are reported as by the typed
-// methods.
-func (c *Client) EnqueueJSON(ctx context.Context, typ string, payload []byte) (Result, error) {
-	switch typ {
-	case TypePhotoDelete:
-		var p PhotoDeletePayload
-		if err := decodeStrict(payload, &p); err != nil {
-			return Result{}, fmt.Errorf("%s: decode payload: %w", typ, err)
-		}
-		return c.EnqueuePhotoDelete(ctx, p)
-	case TypeUserMerge:
-		var p UserMergePayload
-		if err := decodeStrict(payload, &p); err != nil {
-			return Result{}, fmt.Errorf("%s: decode payload: %w", typ, err)
-		}
-		return c.EnqueueMerge(ctx, p)
-	}
-	return Result{}, fmt.Errorf("unknown task type %q (want %s)", typ, strings.Join(EnqueueableTypes(), ", "))
-}
-
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("data after the JSON object")
-	}
-	return nil
 }

@@ -11,8 +11,10 @@
 //   - A payload field may be added only if an older worker can safely ignore
 //     it (the worker does not reject unknown fields, see Decode). A change of
 //     meaning is a new type.
-//   - Enqueue options (queue, retries, timeout, retention, task id) are decided
-//     here, per type, in one spec value; producers do not pick them.
+//   - Enqueue options (queue, retries, timeout, retention, task id) and the
+//     retry backoff are decided here, per type, in one spec value; producers
+//     do not pick them, and the worker and the scheduler read them with
+//     PolicyFor.
 //
 // # Deduplication
 //

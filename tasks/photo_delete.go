@@ -36,26 +36,26 @@ var (
 	biginModules = []string{BiginContacts, BiginAccounts, BiginProducts}
 )
 
-// photoDeleteSpec holds every enqueue decision for photo:delete.
-var photoDeleteSpec = spec{
-	typ:   TypePhotoDelete,
-	queue: QueuePhoto,
+// photoDeleteSpec holds every decision about photo:delete.
+var photoDeleteSpec = spec{typ: TypePhotoDelete, Policy: Policy{
+	Queue: QueuePhoto,
 	// A deletion is owed to the user, so it outlasts long upstream outages:
-	// with the worker's backoff (2 s doubling to 6 h, see handlers.RetryDelay)
-	// 20 retries span about 45 hours before the task is archived for a person
-	// to look at. More would only delay that alert; fewer would archive work
-	// during a routine outage.
-	maxRetry: 20,
+	// with the default backoff, 20 retries span about 45 hours (at least 22
+	// with the most jitter) before the task is archived for a person to look
+	// at. More would only delay that alert; fewer would archive work during a
+	// routine outage.
+	MaxRetry: 20,
+	Backoff:  backoffDefault,
 	// One delete is one upstream call, plus perhaps a token refresh and a
 	// wait for a concurrency slot. Two minutes covers that with room; a call
 	// hung longer is better abandoned and retried than held for asynq's 30
 	// minute default, which would also tie up a worker slot.
-	timeout: 2 * time.Minute,
+	Timeout: 2 * time.Minute,
 	// The dedup window after success: a producer retry arrives within minutes
 	// to hours. A day covers that, and completed tasks cost Redis memory for
 	// as long as they are kept.
-	retention: 24 * time.Hour,
-}
+	Retention: 24 * time.Hour,
+}}
 
 // PhotoDeletePayload names one photo in one system. Which fields apply depends
 // on System; the others must be empty:

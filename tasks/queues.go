@@ -3,7 +3,6 @@ package tasks
 import (
 	"cmp"
 	"slices"
-	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -21,10 +20,10 @@ const (
 	// task must not compete with photo deletes, and the name says on a
 	// dashboard what the queue holds.
 	QueuePhoto = "photo"
-	// QueueErase is reserved for user:erase (delivered by later work).
+	// QueueErase carries user:erase.
 	QueueErase = "erase"
-	// QueueSweep is reserved for assets:sweep (delivered by later work). It
-	// has the lowest weight: a sweep is background housekeeping.
+	// QueueSweep carries assets:sweep and deadletters:archive. It has the
+	// lowest weight: both are background housekeeping.
 	QueueSweep = "sweep"
 )
 
@@ -68,14 +67,11 @@ func Queues() []string {
 	return qs
 }
 
-// spec is every enqueue decision for one task type. Each type file declares
-// one, with the reasons for its numbers beside them.
+// spec is every decision about one task type. Each type file declares one,
+// with the reasons for its numbers beside them; specs lists them all.
 type spec struct {
-	typ       string
-	queue     string
-	maxRetry  int
-	timeout   time.Duration
-	retention time.Duration
+	typ string
+	Policy
 }
 
 // options puts the spec's decisions first so that options a caller passes to
@@ -83,10 +79,10 @@ type spec struct {
 // TaskID or Queue gives up deduplication, which is keyed on (queue, id).
 func (s spec) options(id string) []asynq.Option {
 	return []asynq.Option{
-		asynq.Queue(s.queue),
-		asynq.MaxRetry(s.maxRetry),
-		asynq.Timeout(s.timeout),
-		asynq.Retention(s.retention),
+		asynq.Queue(s.Queue),
+		asynq.MaxRetry(s.MaxRetry),
+		asynq.Timeout(s.Timeout),
+		asynq.Retention(s.Retention),
 		asynq.TaskID(id),
 	}
 }

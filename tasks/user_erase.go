@@ -14,23 +14,23 @@ import (
 // place (see the package doc).
 const TypeUserErase = "user:erase"
 
-// userEraseSpec holds every enqueue decision for user:erase.
-var userEraseSpec = spec{
-	typ:   TypeUserErase,
-	queue: QueueErase,
+// userEraseSpec holds every decision about user:erase.
+var userEraseSpec = spec{typ: TypeUserErase, Policy: Policy{
+	Queue: QueueErase,
 	// An erasure has a legal deadline of a month, so it outlasts long
-	// outages like a photo delete: 20 retries with asynq's backoff span about
-	// nine days. The worker spends a retry only on a slice that made no
+	// outages like a photo delete: with the default backoff, 20 retries span
+	// about 45 hours. The worker spends a retry only on a slice that made no
 	// progress at all; a slice that deleted something continues as a new
 	// task instead (see handlers.UserErase).
-	maxRetry: 20,
+	MaxRetry: 20,
+	Backoff:  backoffDefault,
 	// A slice stops taking new steps after a few seconds (the handler's
 	// budget); this bounds a slice whose last upstream call hangs.
-	timeout: 5 * time.Minute,
+	Timeout: 5 * time.Minute,
 	// The request record in Redis is what makes a request run once; task
 	// retention only needs to cover producer retries of the same filing.
-	retention: 7 * 24 * time.Hour,
-}
+	Retention: 7 * 24 * time.Hour,
+}}
 
 // BiginRecord names one Zoho Bigin record whose photo shows the person.
 type BiginRecord struct {

@@ -10,25 +10,25 @@ import (
 // registered user they became at checkout. Never rename it in place.
 const TypeUserMerge = "user:merge"
 
-// userMergeSpec holds every enqueue decision for user:merge.
-var userMergeSpec = spec{
-	typ:   TypeUserMerge,
-	queue: QueueMerge,
-	// The customer is waiting, so failures are retried many times; how soon
-	// is the worker's RetryDelayFunc, which retries merges after 1 s, doubling
-	// to 5 min. 20 retries span about 75 minutes of Artifi outage, after which the
-	// task is archived for a person rather than dropped: an unmerged guest
-	// loses their designs.
-	maxRetry: 20,
+// userMergeSpec holds every decision about user:merge.
+var userMergeSpec = spec{typ: TypeUserMerge, Policy: Policy{
+	Queue: QueueMerge,
+	// The customer is waiting, so failures are retried many times, and soon:
+	// with Backoff, 20 retries span about an hour of Artifi outage (half
+	// that with the most jitter), after which the task is archived for a
+	// person rather than dropped: an unmerged guest loses their designs.
+	MaxRetry: 20,
+	// A blip costs the waiting customer seconds, not the default's minutes.
+	Backoff: Backoff{Base: time.Second, Cap: 5 * time.Minute},
 	// A merge is one UpdateUserId call (plus a confirming read on a retry). If
 	// it takes longer than this the call is stuck, and a fresh attempt serves
 	// the waiting customer better than asynq's 30 minute default.
-	timeout: 30 * time.Second,
+	Timeout: 30 * time.Second,
 	// The dedup window after success. UpdateUserId is not idempotent (a second
 	// call fails with 232), so a repeated merge must be caught here: a day
 	// covers checkout retries, and the handler treats a late 232 as done.
-	retention: 24 * time.Hour,
-}
+	Retention: 24 * time.Hour,
+}}
 
 // UserMergePayload asks to merge the guest GuestID into the registered user
 // UserID (both our opaque ids, which Artifi uses as its user ids).

@@ -237,7 +237,7 @@ func runAsynq(ctx context.Context, p workerParams) error {
 func newScheduler(cfg *config.Config, client *asynq.Client, log zerolog.Logger) (*scheduler.Scheduler, error) {
 	s, err := scheduler.New(scheduler.Params{
 		Client:  client,
-		Builtin: builtinSchedule(),
+		Builtin: scheduler.Builtin(),
 		File:    cfg.ScheduleFile,
 		Log:     log.With().Str("component", "scheduler").Logger(),
 	})

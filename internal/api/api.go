@@ -1,5 +1,5 @@
 // Package api is lifecycle's HTTP surface: liveness, readiness and metrics
-// for operators, and the routes later work adds for the privacy team.
+// for operators, and the erasure routes of the privacy team.
 package api
 
 import (

@@ -45,7 +45,7 @@ func AsPermanent(err error) error { return wrap(err, Permanent, 0, false) }
 func AsGone(err error) error { return wrap(err, AlreadyGone, 0, false) }
 
 // RetryAfter marks err as retryable no sooner than d (a 503 with Retry-After,
-// say). A non-positive d means the default backoff.
+// say). A non-positive d means the task type's own backoff.
 func RetryAfter(err error, d time.Duration) error { return wrap(err, Retry, d, false) }
 
 // Throttled marks err as an upstream rate limit (429): retried after d without
