@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/scheduler"
@@ -35,11 +36,7 @@ func builtinSchedule() []scheduler.Entry {
 
 var sweepRetries = 5
 
-func runWorker(ctx context.Context, e env, args []string) error {
-	cfg, log, err := parse(e, "worker", config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSweep|config.GroupErasure, args)
-	if err != nil {
-		return err
-	}
+func runWorker(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	b, err := openBase(ctx, cfg)
 	if err != nil {
 		return err
@@ -57,11 +54,7 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	return g.Wait()
 }
 
-func runScheduler(ctx context.Context, e env, args []string) error {
-	cfg, log, err := parse(e, "scheduler", config.GroupRedis|config.GroupSchedule, args)
-	if err != nil {
-		return err
-	}
+func runScheduler(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	// Checked at start, so a wrong address is one line naming it, not a
 	// log of failed enqueues.
 	rdb, err := connectRedis(ctx, cfg)
@@ -78,11 +71,7 @@ func runScheduler(ctx context.Context, e env, args []string) error {
 	return s.Run(ctx)
 }
 
-func runAPI(ctx context.Context, e env, args []string) error {
-	cfg, log, err := parse(e, "api", config.GroupRedis|config.GroupHTTP, args)
-	if err != nil {
-		return err
-	}
+func runAPI(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	b, err := openBase(ctx, cfg)
 	if err != nil {
 		return err

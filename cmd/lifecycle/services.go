@@ -19,7 +19,6 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
-	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
@@ -38,18 +37,6 @@ const startupTimeout = 5 * time.Second
 // httpShutdownTimeout is how long in-flight HTTP requests (a metrics scrape)
 // may take once the process is stopping.
 const httpShutdownTimeout = 5 * time.Second
-
-func parse(e env, name string, groups config.Group, args []string) (*config.Config, zerolog.Logger, error) {
-	cfg, rest, err := config.Parse(name, commands[name].summary, groups|config.GroupLog, args, e.getenv, e.stdout)
-	if err != nil {
-		return nil, zerolog.Nop(), err
-	}
-	if len(rest) > 0 {
-		return nil, zerolog.Nop(), &usageError{fmt.Sprintf("unexpected argument %q", rest[0])}
-	}
-	log := logx.New(e.stderr, cfg.LogLevel, cfg.LogFormat).With().Str("cmd", name).Logger()
-	return cfg, log, nil
-}
 
 // connectRedis returns a client for our own keys and checks that Redis
 // answers, naming the setting to fix when it does not.
