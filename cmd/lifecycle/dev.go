@@ -70,11 +70,6 @@ func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerol
 		return err
 	}
 
-	g, ctx := newGroup(ctx)
-	g.Go(func() error { return b.serveHTTP(ctx, cfg, log) })
-	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running}) })
-	g.Go(func() error { return sched.Run(ctx) })
-
 	http := "http://" + b.ln.Addr().String()
 	fmt.Fprintf(stdout, "lifecycle dev is running (Ctrl-C to stop)\n")
 	fmt.Fprintf(stdout, "  redis     %s\n", redisWhere)
@@ -84,7 +79,12 @@ func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerol
 	fmt.Fprintf(stdout, "  metrics   %s/metrics\n", http)
 	fmt.Fprintf(stdout, "  artifi    %s\n  bigin     %s\n  bpm       %s\n", cfg.Artifi.URL, cfg.Bigin.APIDomain, cfg.BPM.URL)
 	fmt.Fprintf(stdout, "  demo data %s\n", demo)
-	err = g.Wait()
+	err = runParts(ctx,
+		func(ctx context.Context) error { return b.serveHTTP(ctx, cfg, log) },
+		func(ctx context.Context) error {
+			return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running})
+		},
+		sched.Run)
 	fmt.Fprintf(stdout, "lifecycle dev stopped\n")
 	return err
 }

@@ -47,11 +47,12 @@ func runWorker(ctx context.Context, cfg *config.Config, log zerolog.Logger) erro
 		return err
 	}
 
-	g, ctx := newGroup(ctx)
-	g.Go(func() error { return b.serveHTTP(ctx, cfg, log) })
-	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running}) })
 	log.Info().Str("redis", cfg.RedisDisplay()).Str("http", b.ln.Addr().String()).Msg("lifecycle worker running")
-	return g.Wait()
+	return runParts(ctx,
+		func(ctx context.Context) error { return b.serveHTTP(ctx, cfg, log) },
+		func(ctx context.Context) error {
+			return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running})
+		})
 }
 
 func runScheduler(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -192,6 +193,31 @@ func TestBadCommandLine(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want+"\n", stderr); diff != "" {
 				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRunParts(t *testing.T) {
+	errBoom := errors.New("boom")
+	untilStopped := func(ctx context.Context) error { <-ctx.Done(); return nil }
+	failOnStop := func(ctx context.Context) error { <-ctx.Done(); return errBoom }
+	tests := []struct {
+		name  string
+		parts []func(context.Context) error
+		want  error
+	}{
+		{"a part that returns nil stops the others", []func(context.Context) error{
+			untilStopped, func(context.Context) error { return nil }}, nil},
+		{"the first error is returned", []func(context.Context) error{
+			untilStopped, func(context.Context) error { return errBoom }}, errBoom},
+		{"an error while stopping is not lost", []func(context.Context) error{
+			failOnStop, func(context.Context) error { return nil }}, errBoom},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := runParts(context.Background(), tt.parts...); !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
 			}
 		})
 	}
