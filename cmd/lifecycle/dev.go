@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/sim"
@@ -19,11 +21,7 @@ import (
 // runDev is `make run`: the whole service in one process with nothing to set
 // up. Redis is embedded (miniredis: nothing persists, fine for trying things
 // out, not for production) unless --redis-url points at a real one.
-func runDev(ctx context.Context, e env, args []string) error {
-	cfg, log, err := parse(e, "dev", config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSchedule|config.GroupErasure, args)
-	if err != nil {
-		return err
-	}
+func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerolog.Logger) error {
 	redisWhere := cfg.RedisDisplay()
 	if cfg.Redis == nil {
 		mr := miniredis.NewMiniRedis()
@@ -50,9 +48,11 @@ func runDev(ctx context.Context, e env, args []string) error {
 		demo = fmt.Sprintf("artifi users %v, guest %s (see lifecycle simulate)", set.Demo.ArtifiUsers, set.Demo.ArtifiGuest)
 	}
 	if cfg.ReceiptKey == "" {
-		if cfg.ReceiptKey, err = devReceiptKey(cfg.Storage); err != nil {
+		key, err := devReceiptKey(cfg.Storage)
+		if err != nil {
 			return err
 		}
+		cfg.ReceiptKey = key
 	}
 	b, err := openBase(ctx, cfg)
 	if err != nil {
@@ -70,22 +70,22 @@ func runDev(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
-	g, ctx := newGroup(ctx)
-	g.Go(func() error { return b.serveHTTP(ctx, cfg, log) })
-	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running}) })
-	g.Go(func() error { return sched.Run(ctx) })
-
 	http := "http://" + b.ln.Addr().String()
-	fmt.Fprintf(e.stdout, "lifecycle dev is running (Ctrl-C to stop)\n")
-	fmt.Fprintf(e.stdout, "  redis     %s\n", redisWhere)
-	fmt.Fprintf(e.stdout, "  storage   %s\n", cfg.Storage)
-	fmt.Fprintf(e.stdout, "  health    %s/healthz\n", http)
-	fmt.Fprintf(e.stdout, "  ready     %s/readyz\n", http)
-	fmt.Fprintf(e.stdout, "  metrics   %s/metrics\n", http)
-	fmt.Fprintf(e.stdout, "  artifi    %s\n  bigin     %s\n  bpm       %s\n", cfg.Artifi.URL, cfg.Bigin.APIDomain, cfg.BPM.URL)
-	fmt.Fprintf(e.stdout, "  demo data %s\n", demo)
-	err = g.Wait()
-	fmt.Fprintf(e.stdout, "lifecycle dev stopped\n")
+	fmt.Fprintf(stdout, "lifecycle dev is running (Ctrl-C to stop)\n")
+	fmt.Fprintf(stdout, "  redis     %s\n", redisWhere)
+	fmt.Fprintf(stdout, "  storage   %s\n", cfg.Storage)
+	fmt.Fprintf(stdout, "  health    %s/healthz\n", http)
+	fmt.Fprintf(stdout, "  ready     %s/readyz\n", http)
+	fmt.Fprintf(stdout, "  metrics   %s/metrics\n", http)
+	fmt.Fprintf(stdout, "  artifi    %s\n  bigin     %s\n  bpm       %s\n", cfg.Artifi.URL, cfg.Bigin.APIDomain, cfg.BPM.URL)
+	fmt.Fprintf(stdout, "  demo data %s\n", demo)
+	err = runParts(ctx,
+		func(ctx context.Context) error { return b.serveHTTP(ctx, cfg, log) },
+		func(ctx context.Context) error {
+			return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running})
+		},
+		sched.Run)
+	fmt.Fprintf(stdout, "lifecycle dev stopped\n")
 	return err
 }
 

@@ -4,146 +4,142 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
-func init() {
-	register("dlq", "list, show, retry and delete dead letters (tasks that failed for good)", runDLQ)
-}
-
-const dlqUsage = `Usage:
-  lifecycle dlq list [--queue Q] [--type T] [--json]
-  lifecycle dlq show ID [--queue Q]
-  lifecycle dlq retry ID [--queue Q]
-  lifecycle dlq retry --all [--queue Q] [--type T]
-  lifecycle dlq delete ID [--queue Q]
+func newDLQCmd(e env) *cobra.Command {
+	cmd := parentCmd("dlq", "list, show, retry and delete dead letters (tasks that failed for good)",
+		`list, show, retry and delete dead letters (tasks that failed for good).
 
 Dead letters are asynq's archived tasks. Every one is also copied to storage
 under dead-letters/ within a minute by the worker, so deleting one here (or
 asynq trimming it) never loses its trace.
-Redis comes from --redis-url or LIFECYCLE_REDIS_URL.`
+Redis comes from --redis-url or LIFECYCLE_REDIS_URL.`,
+		showHelp, func(sub string) error {
+			return &usageError{fmt.Sprintf("unknown dlq command %q (want list, show, retry or delete)", sub)}
+		})
+
+	var f dlqFlags
+	queueFlag := func(c *cobra.Command) { c.Flags().StringVar(&f.queue, "queue", "", "only this queue") }
+	typeFlag := func(c *cobra.Command) { c.Flags().StringVar(&f.typ, "type", "", "only this task type") }
+
+	list := dlqCmd(e, "list", "list dead letters, one a line", cobra.ArbitraryArgs,
+		func(ctx context.Context, in *asynq.Inspector, _ []string) error { return dlqList(e.stdout, in, f) })
+	queueFlag(list)
+	typeFlag(list)
+	list.Flags().BoolVar(&f.json, "json", false, "one JSON object per line")
+
+	show := dlqCmd(e, "show ID", "print a dead letter (JSON)", needTaskID("show"),
+		func(ctx context.Context, in *asynq.Inspector, args []string) error {
+			t, err := findArchived(in, args[0], f.queue)
+			if err != nil {
+				return err
+			}
+			b, _ := json.MarshalIndent(deadletter.NewRecord(t, time.Now()), "", "  ")
+			fmt.Fprintln(e.stdout, string(b))
+			return nil
+		})
+	queueFlag(show)
+
+	retry := dlqCmd(e, "retry ID | --all", "run a dead letter again, or every one (of --queue/--type)",
+		func(_ *cobra.Command, args []string) error {
+			switch {
+			case !f.all && len(args) == 0:
+				return &usageError{"dlq retry: task id required"}
+			case f.all && len(args) > 0:
+				return &usageError{"dlq retry: give a task id or --all, not both"}
+			}
+			return nil
+		},
+		func(ctx context.Context, in *asynq.Inspector, args []string) error {
+			if !f.all {
+				t, err := findArchived(in, args[0], f.queue)
+				if err != nil {
+					return err
+				}
+				if err := in.RunTask(t.Queue, t.ID); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "retrying %s on %s\n", t.ID, t.Queue)
+				return nil
+			}
+			n := 0
+			for t, err := range archived(in, f.queue, f.typ) {
+				if err != nil {
+					return err
+				}
+				if err := in.RunTask(t.Queue, t.ID); err != nil {
+					return fmt.Errorf("retry %s: %w (after %d retried)", t.ID, err, n)
+				}
+				n++
+			}
+			fmt.Fprintf(e.stdout, "retrying %d dead letters\n", n)
+			return nil
+		})
+	queueFlag(retry)
+	typeFlag(retry)
+	retry.Flags().BoolVar(&f.all, "all", false, "every dead letter (of --queue/--type)")
+
+	del := dlqCmd(e, "delete ID", "delete a dead letter (its copy stays in storage)", needTaskID("delete"),
+		func(ctx context.Context, in *asynq.Inspector, args []string) error {
+			t, err := findArchived(in, args[0], f.queue)
+			if err != nil {
+				return err
+			}
+			if err := in.DeleteTask(t.Queue, t.ID); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "deleted %s from %s (its copy stays in storage under dead-letters/)\n", t.ID, t.Queue)
+			return nil
+		})
+	queueFlag(del)
+
+	cmd.AddCommand(list, show, retry, del)
+	return cmd
+}
 
 type dlqFlags struct {
-	redisURL, queue, typ string
-	all, json            bool
+	queue, typ string
+	all, json  bool
 }
 
-func runDLQ(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(e.stdout, dlqUsage)
-		return nil
-	}
-	sub := args[0]
-	var f dlqFlags
-	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.StringVar(&f.redisURL, "redis-url", "", "Redis (env LIFECYCLE_REDIS_URL)")
-	fs.StringVar(&f.queue, "queue", "", "only this queue")
-	fs.StringVar(&f.typ, "type", "", "only this task type")
-	fs.BoolVar(&f.all, "all", false, "retry: every dead letter (of --queue/--type)")
-	fs.BoolVar(&f.json, "json", false, "list: one JSON object per line")
-	// Flags may follow the id: parse what comes after it too.
-	rest := args[1:]
-	var id string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		id, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return config.ErrHelp
-		}
-		return &usageError{err.Error()}
-	}
-	if id == "" && fs.NArg() > 0 {
-		id = fs.Arg(0)
-	}
-	needID := sub == "show" || sub == "delete" || (sub == "retry" && !f.all)
-	switch {
-	case sub != "list" && sub != "show" && sub != "retry" && sub != "delete":
-		return &usageError{fmt.Sprintf("unknown dlq command %q (want list, show, retry or delete)", sub)}
-	case needID && id == "":
-		return &usageError{fmt.Sprintf("dlq %s: task id required", sub)}
-	case sub == "retry" && f.all && id != "":
-		return &usageError{"dlq retry: give a task id or --all, not both"}
-	}
-	in, err := dlqInspector(e, f.redisURL)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-
-	switch sub {
-	case "list":
-		return dlqList(e.stdout, in, f)
-	case "show":
-		t, err := findArchived(in, id, f.queue)
+// dlqCmd is a dlq command: args are checked before Redis is needed, then run
+// gets an inspector on the configured Redis.
+func dlqCmd(e env, use, short string, args cobra.PositionalArgs, run func(ctx context.Context, in *asynq.Inspector, args []string) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: args}
+	load := bindSettings(cmd, e, config.GroupRedis)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := load()
 		if err != nil {
 			return err
 		}
-		b, _ := json.MarshalIndent(deadletter.NewRecord(t, time.Now()), "", "  ")
-		fmt.Fprintln(e.stdout, string(b))
-		return nil
-	case "delete":
-		t, err := findArchived(in, id, f.queue)
-		if err != nil {
+		if err := cfg.RequireRedis(); err != nil {
 			return err
 		}
-		if err := in.DeleteTask(t.Queue, t.ID); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "deleted %s from %s (its copy stays in storage under dead-letters/)\n", t.ID, t.Queue)
-		return nil
+		in := asynq.NewInspector(cfg.Redis)
+		defer in.Close()
+		return run(cmd.Context(), in, args)
 	}
-	// retry
-	if !f.all {
-		t, err := findArchived(in, id, f.queue)
-		if err != nil {
-			return err
-		}
-		if err := in.RunTask(t.Queue, t.ID); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "retrying %s on %s\n", t.ID, t.Queue)
-		return nil
-	}
-	n := 0
-	for t, err := range archived(in, f.queue, f.typ) {
-		if err != nil {
-			return err
-		}
-		if err := in.RunTask(t.Queue, t.ID); err != nil {
-			return fmt.Errorf("retry %s: %w (after %d retried)", t.ID, err, n)
-		}
-		n++
-	}
-	fmt.Fprintf(e.stdout, "retrying %d dead letters\n", n)
-	return nil
+	return cmd
 }
 
-func dlqInspector(e env, flagURL string) (*asynq.Inspector, error) {
-	src, raw := "--redis-url", flagURL
-	if raw == "" {
-		src, raw = "LIFECYCLE_REDIS_URL", e.getenv("LIFECYCLE_REDIS_URL")
+func needTaskID(sub string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return &usageError{fmt.Sprintf("dlq %s: task id required", sub)}
+		}
+		return nil
 	}
-	if raw == "" {
-		return nil, &usageError{"LIFECYCLE_REDIS_URL: required (or --redis-url)"}
-	}
-	opt, err := config.ParseRedisURL(raw)
-	if err != nil {
-		return nil, &config.Error{Name: src, Problem: err.Error()}
-	}
-	return asynq.NewInspector(opt), nil
 }
 
 // archived yields every dead letter of the queues (all known ones if queue

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,149 +11,155 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
-func init() {
-	register("erasure", "GDPR erasure requests: file, status, list (open, by days left), extend", runErasure)
-	register("receipt", "verify an erasure receipt's HMAC: receipt verify FILE", runReceipt)
+func newErasureCmd(e env) *cobra.Command {
+	cmd := parentCmd("erasure", "GDPR erasure requests: file, status, list (open, by days left), extend",
+		`GDPR erasure requests: file, status, list (open, by days left), extend.
+Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
+		func(cmd *cobra.Command) error {
+			if err := cmd.Help(); err != nil {
+				return err
+			}
+			return &usageError{"missing subcommand (file, status, list, extend)"}
+		}, func(sub string) error {
+			return &usageError{fmt.Sprintf("unknown subcommand %q (file, status, list, extend)", sub)}
+		})
+
+	var p tasks.UserErasePayload
+	var bigin, filedAt string
+	file := erasureCmd(e, "file --request-id R --user-id U --filed-by WHO [--filed-at RFC3339] [--bigin Contacts:123,Accounts:456] [--bpm-user NAME]",
+		"file a request: its deadline runs from --filed-at", erasureArgs("file", 0, "flags only"),
+		func(ctx context.Context, svc *erasure.Service, _ []string) error {
+			var err error
+			p.FiledAt = time.Now().UTC()
+			if filedAt != "" {
+				if p.FiledAt, err = time.Parse(time.RFC3339, filedAt); err != nil {
+					return &usageError{"--filed-at: want RFC 3339 such as 2026-01-31T10:00:00Z: " + err.Error()}
+				}
+			}
+			if p.Bigin, err = parseBigin(bigin); err != nil {
+				return err
+			}
+			filed, err := svc.File(ctx, p)
+			var ve *tasks.ValidationError
+			if errors.As(err, &ve) {
+				return &usageError{err.Error()}
+			}
+			if err != nil {
+				return err
+			}
+			rec := filed.Record
+			switch {
+			case filed.Duplicate:
+				fmt.Fprintf(e.stdout, "request %s was filed before (nothing changed): status %s, task %s, due %s\n", rec.Request.ID, rec.State.Status, rec.TaskID, rec.DueAt.Format(time.RFC3339))
+			case rec.JoinedTo != "":
+				fmt.Fprintf(e.stdout, "request %s joined request %s, which is erasing the same user: due %s\n", rec.Request.ID, rec.JoinedTo, rec.DueAt.Format(time.RFC3339))
+			default:
+				fmt.Fprintf(e.stdout, "request %s filed: task %s, due %s\n", rec.Request.ID, rec.TaskID, rec.DueAt.Format(time.RFC3339))
+			}
+			return nil
+		})
+	ff := file.Flags()
+	ff.StringVar(&p.RequestID, "request-id", "", "the privacy team's reference: filing it again changes nothing")
+	ff.StringVar(&p.UserID, "user-id", "", "our user id; guest ids merged into it are erased too")
+	ff.StringVar(&p.FiledBy, "filed-by", "", "opaque id of who filed it (it goes into the receipt, so not a name)")
+	ff.StringVar(&filedAt, "filed-at", "", "when the request was received, RFC 3339 (default: now)")
+	ff.StringVar(&bigin, "bigin", "", "the person's Bigin records whose photos go, as Module:record_id,...")
+	ff.StringVar(&p.BPMUser, "bpm-user", "", "IBM BPM user name or id whose avatar is reset")
+
+	var statusJSON bool
+	status := erasureCmd(e, "status REQUEST_ID", "one request: status, steps done, due date, what fails",
+		erasureArgs("status", 1, "one REQUEST_ID"),
+		func(ctx context.Context, svc *erasure.Service, args []string) error {
+			rec, err := svc.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if statusJSON {
+				return writeJSONTo(e.stdout, rec)
+			}
+			printStatus(e.stdout, rec)
+			return nil
+		})
+	status.Flags().BoolVar(&statusJSON, "json", false, "print the record as JSON")
+
+	var listJSON bool
+	list := erasureCmd(e, "list", "open requests, soonest due first, with days left and whether at risk",
+		erasureArgs("list", 0, "no arguments"),
+		func(ctx context.Context, svc *erasure.Service, _ []string) error {
+			recs, err := svc.Open(ctx)
+			if err != nil {
+				return err
+			}
+			if listJSON {
+				return writeJSONTo(e.stdout, recs)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REQUEST\tUSER\tSTATUS\tSTEPS\tDUE\tDAYS LEFT\tAT RISK")
+			for _, r := range recs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%d\t%v\n", r.Request.ID, r.Request.UserID, r.State.Status, r.StepsDone, r.State.StepsTotal, r.DueAt.Format("2006-01-02"), r.DaysLeft, r.AtRisk)
+			}
+			return tw.Flush()
+		})
+	list.Flags().BoolVar(&listJSON, "json", false, "print the records as JSON")
+
+	var reason string
+	extend := erasureCmd(e, "extend REQUEST_ID --reason TEXT", "extend a request's deadline, once: one month becomes three",
+		erasureArgs("extend", 1, "one REQUEST_ID"),
+		func(ctx context.Context, svc *erasure.Service, args []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return &usageError{"erasure extend: --reason is required (GDPR Art. 12(3): the person must be told why)"}
+			}
+			rec, err := svc.Extend(ctx, args[0], reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "request %s extended: due %s (%d days left)\n", rec.Request.ID, rec.DueAt.Format(time.RFC3339), rec.DaysLeft)
+			return nil
+		})
+	extend.Flags().StringVar(&reason, "reason", "", "why, as the person will be told (required)")
+
+	cmd.AddCommand(file, status, list, extend)
+	return cmd
 }
 
-const erasureUsage = `Usage:
-  lifecycle erasure file --request-id R --user-id U --filed-by WHO [--filed-at RFC3339]
-                         [--bigin Contacts:123,Accounts:456] [--bpm-user NAME]
-  lifecycle erasure status R [--json]
-  lifecycle erasure list [--json]
-  lifecycle erasure extend R --reason TEXT
-Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`
-
-func runErasure(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(e.stdout, erasureUsage)
-		if len(args) == 0 {
-			return &usageError{"missing subcommand (file, status, list, extend)"}
+// erasureCmd is an erasure command: run gets the erasure service on the
+// configured Redis. The log settings are read, as by every command, though
+// nothing is logged.
+func erasureCmd(e env, use, short string, args cobra.PositionalArgs, run func(ctx context.Context, svc *erasure.Service, args []string) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: args}
+	load := bindSettings(cmd, e, config.GroupRedis|config.GroupLog)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := load()
+		if err != nil {
+			return err
 		}
-		return nil
+		ctx := cmd.Context()
+		rdb, err := connectRedis(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		client := tasks.NewClient(cfg.Redis)
+		defer client.Close()
+		return run(ctx, &erasure.Service{Store: erasure.NewStore(rdb), Tasks: client}, args)
 	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("erasure "+sub, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "")
-	var p tasks.UserErasePayload
-	var bigin, filedAt, reason string
-	fs.StringVar(&p.RequestID, "request-id", "", "")
-	fs.StringVar(&p.UserID, "user-id", "", "")
-	fs.StringVar(&p.BPMUser, "bpm-user", "", "")
-	fs.StringVar(&p.FiledBy, "filed-by", "", "")
-	fs.StringVar(&filedAt, "filed-at", "", "")
-	fs.StringVar(&bigin, "bigin", "", "")
-	fs.StringVar(&reason, "reason", "", "")
-	own, rest, pos := splitArgs(fs, args)
-	if err := fs.Parse(own); err != nil {
-		return &usageError{err.Error()}
-	}
-	cfg, _, err := parse(e, "erasure", config.GroupRedis, rest)
-	if err != nil {
-		return err
-	}
-	if err := cfg.RequireRedis(); err != nil {
-		return err
-	}
-	rdb, err := connectRedis(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	store := erasure.NewStore(rdb)
-	client := tasks.NewClient(cfg.Redis)
-	defer client.Close()
-	svc := &erasure.Service{Store: store, Tasks: client}
+	return cmd
+}
 
-	wantArgs := func(n int, what string) error {
-		if len(pos) != n {
+func erasureArgs(sub string, n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
 			return &usageError{fmt.Sprintf("erasure %s: want %s", sub, what)}
 		}
 		return nil
 	}
-	switch sub {
-	case "file":
-		if err := wantArgs(0, "flags only"); err != nil {
-			return err
-		}
-		p.FiledAt = time.Now().UTC()
-		if filedAt != "" {
-			if p.FiledAt, err = time.Parse(time.RFC3339, filedAt); err != nil {
-				return &usageError{"--filed-at: want RFC 3339 such as 2026-01-31T10:00:00Z: " + err.Error()}
-			}
-		}
-		if p.Bigin, err = parseBigin(bigin); err != nil {
-			return err
-		}
-		filed, err := svc.File(ctx, p)
-		var ve *tasks.ValidationError
-		if errors.As(err, &ve) {
-			return &usageError{err.Error()}
-		}
-		if err != nil {
-			return err
-		}
-		rec := filed.Record
-		switch {
-		case filed.Duplicate:
-			fmt.Fprintf(e.stdout, "request %s was filed before (nothing changed): status %s, task %s, due %s\n", rec.Request.ID, rec.State.Status, rec.TaskID, rec.DueAt.Format(time.RFC3339))
-		case rec.JoinedTo != "":
-			fmt.Fprintf(e.stdout, "request %s joined request %s, which is erasing the same user: due %s\n", rec.Request.ID, rec.JoinedTo, rec.DueAt.Format(time.RFC3339))
-		default:
-			fmt.Fprintf(e.stdout, "request %s filed: task %s, due %s\n", rec.Request.ID, rec.TaskID, rec.DueAt.Format(time.RFC3339))
-		}
-		return nil
-	case "status":
-		if err := wantArgs(1, "one REQUEST_ID"); err != nil {
-			return err
-		}
-		rec, err := svc.Get(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSONTo(e.stdout, rec)
-		}
-		printStatus(e.stdout, rec)
-		return nil
-	case "list":
-		if err := wantArgs(0, "no arguments"); err != nil {
-			return err
-		}
-		recs, err := svc.Open(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSONTo(e.stdout, recs)
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "REQUEST\tUSER\tSTATUS\tSTEPS\tDUE\tDAYS LEFT\tAT RISK")
-		for _, r := range recs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%d\t%v\n", r.Request.ID, r.Request.UserID, r.State.Status, r.StepsDone, r.State.StepsTotal, r.DueAt.Format("2006-01-02"), r.DaysLeft, r.AtRisk)
-		}
-		return tw.Flush()
-	case "extend":
-		if err := wantArgs(1, "one REQUEST_ID"); err != nil {
-			return err
-		}
-		if strings.TrimSpace(reason) == "" {
-			return &usageError{"erasure extend: --reason is required (GDPR Art. 12(3): the person must be told why)"}
-		}
-		rec, err := svc.Extend(ctx, pos[0], reason)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "request %s extended: due %s (%d days left)\n", rec.Request.ID, rec.DueAt.Format(time.RFC3339), rec.DaysLeft)
-		return nil
-	}
-	return &usageError{fmt.Sprintf("unknown subcommand %q (file, status, list, extend)", sub)}
 }
 
 func printStatus(w io.Writer, r erasure.Record) {
@@ -203,75 +208,51 @@ func writeJSONTo(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// splitArgs separates a subcommand's own flags (those fs defines) from the
-// shared settings that config.Parse reads, and both from positional
-// arguments, wherever they appear: "status R --json --redis-url X" works as
-// well as "status --json R".
-func splitArgs(fs *flag.FlagSet, args []string) (own, rest, pos []string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		f := fs.Lookup(name)
-		dst := &rest
-		if f != nil {
-			dst = &own
-		}
-		*dst = append(*dst, a)
-		isBool := false
-		if f != nil {
-			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-				isBool = true
-			}
-		}
-		if !hasValue && !isBool && name != "h" && name != "help" && i+1 < len(args) {
-			i++
-			*dst = append(*dst, args[i])
-		}
-	}
-	return own, rest, pos
-}
+const receiptUsage = "usage: lifecycle receipt verify FILE (key from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE])"
 
-// runReceipt verifies receipts. Exit status: 0 valid, 1 altered or not a
+// newReceiptCmd verifies receipts. Exit status: 0 valid, 1 altered or not a
 // receipt, 2 bad usage or no key.
-func runReceipt(ctx context.Context, e env, args []string) error {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		fmt.Fprintln(e.stdout, "Usage: lifecycle receipt verify FILE\n\nChecks an erasure receipt's HMAC with the key from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE].\nExit status: 0 valid, 1 altered or not a receipt, 2 bad usage or no key.")
+func newReceiptCmd(e env) *cobra.Command {
+	cmd := parentCmd("receipt", "verify an erasure receipt's HMAC: receipt verify FILE",
+		`verify an erasure receipt's HMAC: receipt verify FILE
+
+Checks an erasure receipt's HMAC with the key from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE].
+Exit status: 0 valid, 1 altered or not a receipt, 2 bad usage or no key.`,
+		func(*cobra.Command) error { return &usageError{receiptUsage} },
+		func(string) error { return &usageError{receiptUsage} })
+	verify := &cobra.Command{
+		Use:   "verify FILE",
+		Short: "check a receipt's HMAC (exit status: 0 valid, 1 altered or not a receipt, 2 bad usage or no key)",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return &usageError{"usage: lifecycle receipt verify FILE"}
+			}
+			return nil
+		},
+	}
+	load := bindSettings(verify, e, config.GroupErasure|config.GroupLog)
+	verify.RunE = func(_ *cobra.Command, args []string) error {
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		key := cfg.ReceiptKey.Value()
+		if key == "" {
+			return &usageError{"no key: set --receipt-key or LIFECYCLE_RECEIPT_KEY (or LIFECYCLE_RECEIPT_KEY_FILE)"}
+		}
+		path := args[0]
+		doc, err := os.ReadFile(path)
+		if err != nil {
+			return &usageError{err.Error()}
+		}
+		if err := erasure.Verify(doc, []byte(key)); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		var rc erasure.Receipt
+		_ = json.Unmarshal(doc, &rc)
+		fmt.Fprintf(e.stdout, "%s: valid receipt of request %s (finished %s, verification %s)\n", path, rc.RequestID, rc.FinishedAt.Format(time.RFC3339), rc.Verification.Result)
 		return nil
 	}
-	if len(args) == 0 || args[0] != "verify" {
-		return &usageError{"usage: lifecycle receipt verify FILE (key from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE])"}
-	}
-	fs := flag.NewFlagSet("receipt verify", flag.ContinueOnError)
-	own, rest, pos := splitArgs(fs, args[1:])
-	_ = own
-	if len(pos) != 1 {
-		return &usageError{"usage: lifecycle receipt verify FILE"}
-	}
-	cfg, _, err := parse(e, "receipt", config.GroupErasure, rest)
-	if err != nil {
-		return err
-	}
-	key := cfg.ReceiptKey.Value()
-	if key == "" {
-		return &usageError{"no key: set --receipt-key or LIFECYCLE_RECEIPT_KEY (or LIFECYCLE_RECEIPT_KEY_FILE)"}
-	}
-	doc, err := os.ReadFile(pos[0])
-	if err != nil {
-		return &usageError{err.Error()}
-	}
-	if err := erasure.Verify(doc, []byte(key)); err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
-	}
-	var rc erasure.Receipt
-	_ = json.Unmarshal(doc, &rc)
-	fmt.Fprintf(e.stdout, "%s: valid receipt of request %s (finished %s, verification %s)\n", pos[0], rc.RequestID, rc.FinishedAt.Format(time.RFC3339), rc.Verification.Result)
-	return nil
+	cmd.AddCommand(verify)
+	return cmd
 }

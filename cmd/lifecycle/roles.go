@@ -4,15 +4,12 @@ import (
 	"context"
 
 	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 )
 
-func runWorker(ctx context.Context, e env, args []string) error {
-	cfg, log, err := parse(e, "worker", config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSweep|config.GroupErasure, args)
-	if err != nil {
-		return err
-	}
+func runWorker(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	b, err := openBase(ctx, cfg)
 	if err != nil {
 		return err
@@ -23,18 +20,15 @@ func runWorker(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
-	g, ctx := newGroup(ctx)
-	g.Go(func() error { return b.serveHTTP(ctx, cfg, log) })
-	g.Go(func() error { return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running}) })
 	log.Info().Str("redis", cfg.RedisDisplay()).Str("http", b.ln.Addr().String()).Msg("lifecycle worker running")
-	return g.Wait()
+	return runParts(ctx,
+		func(ctx context.Context) error { return b.serveHTTP(ctx, cfg, log) },
+		func(ctx context.Context) error {
+			return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running})
+		})
 }
 
-func runScheduler(ctx context.Context, e env, args []string) error {
-	cfg, log, err := parse(e, "scheduler", config.GroupRedis|config.GroupSchedule, args)
-	if err != nil {
-		return err
-	}
+func runScheduler(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	// Checked at start, so a wrong address is one line naming it, not a
 	// log of failed enqueues.
 	rdb, err := connectRedis(ctx, cfg)
@@ -51,11 +45,7 @@ func runScheduler(ctx context.Context, e env, args []string) error {
 	return s.Run(ctx)
 }
 
-func runAPI(ctx context.Context, e env, args []string) error {
-	cfg, log, err := parse(e, "api", config.GroupRedis|config.GroupHTTP, args)
-	if err != nil {
-		return err
-	}
+func runAPI(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	b, err := openBase(ctx, cfg)
 	if err != nil {
 		return err

@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // run is the program as a user runs it, with its output and exit status.
@@ -56,11 +61,164 @@ func TestEnqueue(t *testing.T) {
 	}
 }
 
+// TestOperatorCommands runs the operators' commands against an empty Redis,
+// with settings from flags, from variables, and flags after the id.
+func TestOperatorCommands(t *testing.T) {
+	mr := miniredis.RunT(t)
+	env := map[string]string{"LIFECYCLE_REDIS_URL": "redis://" + mr.Addr(), "LIFECYCLE_STORAGE": "file://" + t.TempDir()}
+	tests := []struct {
+		args []string
+		code int
+		out  string
+		err  string
+	}{
+		{[]string{"dlq", "list"}, exitOK, "no dead letters\n", ""},
+		{[]string{"dlq", "list", "--json", "--type", "photo:delete"}, exitOK, "", ""},
+		{[]string{"dlq", "show", "t-1", "--queue", "photo"}, exitFailure, "", "lifecycle dlq: no dead letter with id \"t-1\"\n"},
+		{[]string{"dlq", "retry", "--all", "--queue", "photo"}, exitOK, "retrying 0 dead letters\n", ""},
+		{[]string{"erasure", "list"}, exitOK, "REQUEST  USER  STATUS  STEPS  DUE  DAYS LEFT  AT RISK\n", ""},
+		{[]string{"sweep", "list", "--log-level", "error"}, exitOK, "SWEEP ID  STATUS  STARTED  SCANNED  CANDIDATES  MOVED  PURGED  RESTORED  DURATION\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := run(t, env, tt.args...)
+			got := []any{code, out, errOut}
+			if diff := cmp.Diff([]any{tt.code, tt.out, tt.err}, got); diff != "" {
+				t.Errorf("exit, stdout, stderr (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The flag wins over the variable.
+	bogus := map[string]string{"LIFECYCLE_REDIS_URL": "bogus://x"}
+	if code, out, errOut := run(t, bogus, "dlq", "list", "--redis-url", "redis://"+mr.Addr()); code != exitOK || out != "no dead letters\n" {
+		t.Errorf("dlq list --redis-url: exit %d, %q %q", code, out, errOut)
+	}
+}
+
+// TestEveryCommandHasHelp walks the command tree, so that a command added
+// later is covered too.
 func TestEveryCommandHasHelp(t *testing.T) {
-	for name := range commands {
-		code, out, errOut := run(t, nil, name, "--help")
-		if code != 0 || !strings.Contains(out, "Usage") {
-			t.Errorf("lifecycle %s --help: exit %d, %q %q", name, code, out, errOut)
+	root := newRoot(env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard})
+	root.InitDefaultHelpCmd()
+	root.InitDefaultVersionFlag()
+	var commands []*cobra.Command
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		commands = append(commands, c)
+		for _, sub := range c.Commands() {
+			walk(sub)
 		}
+	}
+	walk(root)
+	if len(commands) < 20 {
+		t.Fatalf("found %d commands; is the tree walked?", len(commands))
+	}
+	for _, c := range commands {
+		path := strings.Fields(c.CommandPath())[1:]
+		t.Run(c.CommandPath(), func(t *testing.T) {
+			code, out, errOut := run(t, nil, append(path, "--help")...)
+			if code != exitOK || errOut != "" {
+				t.Fatalf("exit %d, stderr %q; want 0 and nothing", code, errOut)
+			}
+			if !strings.Contains(out, "Usage:\n  "+c.CommandPath()) {
+				t.Errorf("no usage line for %s:\n%s", c.CommandPath(), out)
+			}
+			names := []string{"help"}
+			for _, fs := range []*pflag.FlagSet{c.Flags(), c.InheritedFlags()} {
+				fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+			}
+			for _, name := range names {
+				if !strings.Contains(out, "--"+name+" ") && !strings.Contains(out, "--"+name+"\n") {
+					t.Errorf("help lacks --%s:\n%s", name, out)
+				}
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	want := "lifecycle " + versionString() + "\n"
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		code, out, errOut := run(t, nil, args...)
+		if code != exitOK || errOut != "" {
+			t.Errorf("lifecycle %v: exit %d, stderr %q", args, code, errOut)
+		}
+		if diff := cmp.Diff(want, out); diff != "" {
+			t.Errorf("lifecycle %v (-want +got):\n%s", args, diff)
+		}
+	}
+}
+
+// TestBadCommandLine: whatever is wrong, the user sees one line naming the
+// command typed first and what to fix, and exit status 2; --help is never
+// an error.
+func TestBadCommandLine(t *testing.T) {
+	bogusRedis := map[string]string{"LIFECYCLE_REDIS_URL": "bogus://x"}
+	tests := []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"frobnicate"}, `lifecycle: unknown command "frobnicate" (see lifecycle --help)`},
+		{nil, []string{"worker", "extra"}, `lifecycle worker: unexpected argument "extra"`},
+		{nil, []string{"worker", "--concurrency", "0"}, `lifecycle worker: --concurrency: want a positive integer, got "0"`},
+		{map[string]string{"LIFECYCLE_LOG_LEVEL": "loud"}, []string{"scheduler"}, `lifecycle scheduler: LIFECYCLE_LOG_LEVEL: unknown level "loud" (want debug, info, warn or error)`},
+		{map[string]string{"LIFECYCLE_HTTP_ADDR": "8080"}, []string{"api"}, `lifecycle api: LIFECYCLE_HTTP_ADDR: want host:port, got "8080"`},
+		{nil, []string{"dev", "--log-format", "xml"}, `lifecycle dev: --log-format: unknown format "xml" (want json or console)`},
+		{bogusRedis, []string{"enqueue", "merge", "--guest-id", "g", "--user-id", "u"}, `lifecycle enqueue: LIFECYCLE_REDIS_URL: unsupported scheme "bogus" (want redis://, rediss:// or redis-sentinel://)`},
+		{nil, []string{"enqueue", "merge", "--guest-id", "g", "--user-id", "u", "--redis-url", "http://x"}, `lifecycle enqueue: --redis-url: unsupported scheme "http" (want redis://, rediss:// or redis-sentinel://)`},
+		{nil, []string{"dlq", "list"}, `lifecycle dlq: LIFECYCLE_REDIS_URL: required (or --redis-url)`},
+		{bogusRedis, []string{"dlq", "show", "ID", "--queue", "Q"}, `lifecycle dlq: LIFECYCLE_REDIS_URL: unsupported scheme "bogus" (want redis://, rediss:// or redis-sentinel://)`},
+		{nil, []string{"dlq", "frob"}, `lifecycle dlq: unknown dlq command "frob" (want list, show, retry or delete)`},
+		{nil, []string{"dlq", "show"}, `lifecycle dlq: dlq show: task id required`},
+		{nil, []string{"dlq", "retry", "ID", "--all"}, `lifecycle dlq: dlq retry: give a task id or --all, not both`},
+		{nil, []string{"erasure"}, `lifecycle erasure: missing subcommand (file, status, list, extend)`},
+		{bogusRedis, []string{"erasure", "status", "R", "--json"}, `lifecycle erasure: LIFECYCLE_REDIS_URL: unsupported scheme "bogus" (want redis://, rediss:// or redis-sentinel://)`},
+		{nil, []string{"erasure", "extend", "R", "S"}, `lifecycle erasure: erasure extend: want one REQUEST_ID`},
+		{nil, []string{"receipt", "frob"}, `lifecycle receipt: usage: lifecycle receipt verify FILE (key from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE])`},
+		{nil, []string{"receipt", "verify"}, `lifecycle receipt: usage: lifecycle receipt verify FILE`},
+		{nil, []string{"receipt", "verify", "r.json"}, `lifecycle receipt: no key: set --receipt-key or LIFECYCLE_RECEIPT_KEY (or LIFECYCLE_RECEIPT_KEY_FILE)`},
+		{nil, []string{"receipt", "verify", "r.json", "--receipt-key", "short"}, `lifecycle receipt: --receipt-key: too short (5 bytes): use at least 16 random bytes`},
+		{nil, []string{"sweep", "frob"}, `lifecycle sweep: sweep: unknown action "frob" (want list, show, restore, run or purge)`},
+		{nil, []string{"sweep", "restore", "--prefix", "x"}, `lifecycle sweep: restore: SWEEP_ID required (see lifecycle sweep list)`},
+		{nil, []string{"sweep", "show", "ID", "extra"}, `lifecycle sweep: unexpected argument "extra"`},
+		{map[string]string{"LIFECYCLE_SWEEP_MAX_SHARE": "2"}, []string{"sweep", "run", "--id", "x", "--dry-run"}, `lifecycle sweep: LIFECYCLE_SWEEP_MAX_SHARE: want a share between 0 and 1 such as 0.1, got "2"`},
+		{nil, []string{"worker", "--foo"}, `lifecycle worker: unknown flag: --foo`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, stderr := run(t, tt.env, tt.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if diff := cmp.Diff(tt.want+"\n", stderr); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRunParts(t *testing.T) {
+	errBoom := errors.New("boom")
+	untilStopped := func(ctx context.Context) error { <-ctx.Done(); return nil }
+	failOnStop := func(ctx context.Context) error { <-ctx.Done(); return errBoom }
+	tests := []struct {
+		name  string
+		parts []func(context.Context) error
+		want  error
+	}{
+		{"a part that returns nil stops the others", []func(context.Context) error{
+			untilStopped, func(context.Context) error { return nil }}, nil},
+		{"the first error is returned", []func(context.Context) error{
+			untilStopped, func(context.Context) error { return errBoom }}, errBoom},
+		{"an error while stopping is not lost", []func(context.Context) error{
+			failOnStop, func(context.Context) error { return nil }}, errBoom},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := runParts(context.Background(), tt.parts...); !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
 	}
 }

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lifecycle-worker/lifecycle/handlers"
 	"github.com/lifecycle-worker/lifecycle/internal/api"
@@ -19,7 +19,6 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
-	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
@@ -38,18 +37,6 @@ const startupTimeout = 5 * time.Second
 // httpShutdownTimeout is how long in-flight HTTP requests (a metrics scrape)
 // may take once the process is stopping.
 const httpShutdownTimeout = 5 * time.Second
-
-func parse(e env, name string, groups config.Group, args []string) (*config.Config, zerolog.Logger, error) {
-	cfg, rest, err := config.Parse(name, commands[name].summary, groups|config.GroupLog, args, e.getenv, e.stdout)
-	if err != nil {
-		return nil, zerolog.Nop(), err
-	}
-	if len(rest) > 0 {
-		return nil, zerolog.Nop(), &usageError{fmt.Sprintf("unexpected argument %q", rest[0])}
-	}
-	log := logx.New(e.stderr, cfg.LogLevel, cfg.LogFormat).With().Str("cmd", name).Logger()
-	return cfg, log, nil
-}
 
 // connectRedis returns a client for our own keys and checks that Redis
 // answers, naming the setting to fix when it does not.
@@ -105,35 +92,23 @@ func (b *base) serveHTTP(ctx context.Context, cfg *config.Config, log zerolog.Lo
 	return serveHTTP(ctx, b.ln, apiHandler(b.rdb, b.reg, cfg.APIToken, log), log)
 }
 
-// group runs parts of a process until ctx ends or one of them fails, then
-// stops them all and returns the first error.
-type group struct {
-	wg   sync.WaitGroup
-	once sync.Once
-	err  error
-	stop context.CancelFunc
-}
-
-func newGroup(ctx context.Context) (*group, context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	return &group{stop: cancel}, ctx
-}
-
-func (g *group) Go(f func() error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := f(); err != nil {
-			g.once.Do(func() { g.err = err })
-		}
-		g.stop()
-	}()
-}
-
-func (g *group) Wait() error {
-	g.wg.Wait()
-	g.stop()
-	return g.err
+// runParts runs the parts of a process until ctx ends or any part returns,
+// then stops them all, waits for them and returns the first error.
+//
+// A part returning nil stops the others too (errgroup alone would only stop
+// them on an error): a worker whose HTTP server has stopped, or whose asynq
+// server has, is no longer a worker that can be watched and must exit.
+func runParts(ctx context.Context, parts ...func(ctx context.Context) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, part := range parts {
+		g.Go(func() error {
+			defer stop()
+			return part(ctx)
+		})
+	}
+	return g.Wait()
 }
 
 // listen binds addr before anything starts, so that a taken port is a start

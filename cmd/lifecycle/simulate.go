@@ -1,45 +1,39 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/sim"
 )
 
-func init() {
-	register("simulate", "run the Artifi, Zoho Bigin and IBM BPM simulators on loopback, with demo data", runSimulate)
-}
-
-func runSimulate(ctx context.Context, e env, args []string) error {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(e.stdout)
+func newSimulateCmd(e env) *cobra.Command {
 	var opts sim.Options
-	fs.StringVar(&opts.ArtifiAddr, "artifi-addr", "127.0.0.1:7101", "Artifi simulator address (loopback only)")
-	fs.StringVar(&opts.BiginAddr, "bigin-addr", "127.0.0.1:7102", "Zoho Bigin simulator address, accounts server included (loopback only)")
-	fs.StringVar(&opts.BPMAddr, "bpm-addr", "127.0.0.1:7103", "IBM BPM simulator address (loopback only)")
-	fs.Usage = func() {
-		fmt.Fprintf(e.stdout, "Usage: lifecycle simulate [flags]\n\n%s.\nFaults can be changed while it runs: PUT /_sim/faults on each simulator.\n\nFlags:\n", commands["simulate"].summary)
-		fs.PrintDefaults()
+	cmd := &cobra.Command{
+		Use:   "simulate",
+		Short: "run the Artifi, Zoho Bigin and IBM BPM simulators on loopback, with demo data",
+		Long: `run the Artifi, Zoho Bigin and IBM BPM simulators on loopback, with demo data.
+Faults can be changed while it runs: PUT /_sim/faults on each simulator.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			set, err := sim.Start(cmd.Context(), opts)
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			defer set.Close()
+			fmt.Fprintln(e.stdout, "simulators running (Ctrl-C to stop); point a worker at them with:")
+			printSimulatorEnv(e.stdout, set)
+			<-cmd.Context().Done()
+			return nil
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return config.ErrHelp
-		}
-		return &usageError{err.Error()}
-	}
-	set, err := sim.Start(ctx, opts)
-	if err != nil {
-		return &usageError{err.Error()}
-	}
-	defer set.Close()
-	fmt.Fprintln(e.stdout, "simulators running (Ctrl-C to stop); point a worker at them with:")
-	printSimulatorEnv(e.stdout, set)
-	<-ctx.Done()
-	return nil
+	cmd.Flags().StringVar(&opts.ArtifiAddr, "artifi-addr", "127.0.0.1:7101", "Artifi simulator address (loopback only)")
+	cmd.Flags().StringVar(&opts.BiginAddr, "bigin-addr", "127.0.0.1:7102", "Zoho Bigin simulator address, accounts server included (loopback only)")
+	cmd.Flags().StringVar(&opts.BPMAddr, "bpm-addr", "127.0.0.1:7103", "IBM BPM simulator address (loopback only)")
+	return cmd
 }
 
 func printSimulatorEnv(w io.Writer, set *sim.Set) {

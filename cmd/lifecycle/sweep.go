@@ -1,163 +1,125 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
-	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
 
-func init() {
-	register("sweep", "orphaned-asset sweeps: list, show, restore, or run one now", runSweep)
-}
-
-const sweepUsage = `Usage:
-  lifecycle sweep list                                  reports of every sweep, and the one running
-  lifecycle sweep show SWEEP_ID                         one sweep's report (JSON)
-  lifecycle sweep restore SWEEP_ID [--prefix P]         put quarantined objects back (only keys under P)
-  lifecycle sweep run [--id ID] [--dry-run]             sweep now, in this process (default id: manual-{time})
-  lifecycle sweep purge [--dry-run]                     delete quarantines older than the restore window
+func newSweepCmd(e env) *cobra.Command {
+	cmd := parentCmd("sweep", "orphaned-asset sweeps: list, show, restore, or run one now",
+		`orphaned-asset sweeps: list, show, restore, or run one now.
 
 Storage, Redis, Artifi and the sweep settings come from the worker's flags and
 LIFECYCLE_* variables (see lifecycle sweep list --help). Only one sweep, purge or
-restore runs at a time, across every worker: a second one exits with an error.`
+restore runs at a time, across every worker: a second one exits with an error.`,
+		showHelp, func(action string) error {
+			return &usageError{fmt.Sprintf("sweep: unknown action %q (want list, show, restore, run or purge)", action)}
+		})
 
-// sweepFlags are the sweep command's own flags; the others go to config.
-type sweepFlags struct {
-	prefix string
-	id     string
-	dryRun bool
+	list := sweepCmd(e, "list", "reports of every sweep, and the one running", noArgs, false,
+		func(ctx context.Context, s *sweep.Sweeper, _ []string) error { return listSweeps(ctx, e.stdout, s) })
+
+	show := sweepCmd(e, "show SWEEP_ID", "one sweep's report (JSON)", sweepID("show"), false,
+		func(ctx context.Context, s *sweep.Sweeper, args []string) error {
+			id := args[0]
+			r, err := s.Report(ctx, id)
+			if errors.Is(err, sweep.ErrNoReport) {
+				if running, ok, rerr := s.Running(ctx); rerr == nil && ok && running.SweepID == id {
+					return printJSON(e.stdout, running)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			return printJSON(e.stdout, r)
+		})
+
+	var prefix string
+	restore := sweepCmd(e, "restore SWEEP_ID [--prefix P]", "put quarantined objects back (only keys under P)", sweepID("restore"), false,
+		func(ctx context.Context, s *sweep.Sweeper, args []string) error {
+			res, err := s.Restore(ctx, args[0], prefix)
+			if err != nil {
+				return err
+			}
+			return printJSON(e.stdout, res)
+		})
+	restore.Flags().StringVar(&prefix, "prefix", "", "only keys under this prefix, such as users/u-1/")
+
+	var runID string
+	var runDry bool
+	run := sweepCmd(e, "run [--id ID] [--dry-run]", "sweep now, in this process (default id: manual-{time})", noArgs, true,
+		func(ctx context.Context, s *sweep.Sweeper, _ []string) error {
+			id := cmp.Or(runID, "manual-"+time.Now().UTC().Format("20060102T150405Z"))
+			r, err := s.Sweep(ctx, id, runDry)
+			if perr := printJSON(e.stdout, r); perr != nil {
+				return perr
+			}
+			return err
+		})
+	run.Flags().StringVar(&runID, "id", "", "the sweep's id (default: manual-{time})")
+	run.Flags().BoolVar(&runDry, "dry-run", false, "report what would move, move nothing")
+
+	var purgeDry bool
+	purge := sweepCmd(e, "purge [--dry-run]", "delete quarantines older than the restore window", noArgs, false,
+		func(ctx context.Context, s *sweep.Sweeper, _ []string) error {
+			res, err := s.Purge(ctx, "manual-"+time.Now().UTC().Format("20060102T150405Z"), purgeDry)
+			if err != nil {
+				return err
+			}
+			return printJSON(e.stdout, res)
+		})
+	purge.Flags().BoolVar(&purgeDry, "dry-run", false, "report what would be deleted, delete nothing")
+
+	cmd.AddCommand(list, show, restore, run, purge)
+	return cmd
 }
 
-// splitSweepArgs takes the sweep command's own flags out of args, leaving
-// the configuration flags for config.Parse.
-func splitSweepArgs(args []string) (sweepFlags, []string, error) {
-	var f sweepFlags
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		name, val, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		if !strings.HasPrefix(args[i], "-") {
-			rest = append(rest, args[i])
-			continue
-		}
-		value := func() (string, error) {
-			if hasVal {
-				return val, nil
-			}
-			if i+1 >= len(args) {
-				return "", &usageError{"--" + name + " needs a value"}
-			}
-			i++
-			return args[i], nil
-		}
-		var err error
-		switch name {
-		case "prefix":
-			f.prefix, err = value()
-		case "id":
-			f.id, err = value()
-		case "dry-run":
-			f.dryRun = !hasVal || val == "true"
-		default:
-			rest = append(rest, args[i])
-		}
-		if err != nil {
-			return f, nil, err
-		}
-	}
-	return f, rest, nil
-}
-
-func runSweep(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(e.stdout, sweepUsage)
-		return nil
-	}
-	action, args := args[0], args[1:]
-	var id string
-	switch action {
-	case "show", "restore":
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return &usageError{action + ": SWEEP_ID required (see lifecycle sweep list)"}
-		}
-		id, args = args[0], args[1:]
-	case "list", "run", "purge":
-	default:
-		return &usageError{fmt.Sprintf("sweep: unknown action %q (want list, show, restore, run or purge)", action)}
-	}
-	f, rest, err := splitSweepArgs(args)
-	if err != nil {
-		return err
-	}
-	groups := config.GroupRedis | config.GroupStorage | config.GroupSweep | config.GroupLog
-	if action == "run" {
+// sweepCmd is a sweep command: run gets a sweeper on the configured storage
+// and Redis, and on Artifi too when it classifies photos (withUpstream).
+func sweepCmd(e env, use, short string, args cobra.PositionalArgs, withUpstream bool, run func(ctx context.Context, s *sweep.Sweeper, args []string) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: args}
+	groups := config.GroupRedis | config.GroupStorage | config.GroupSweep
+	if withUpstream {
 		groups |= config.GroupUpstream
 	}
-	cfg, extra, err := config.Parse("sweep "+action, commands["sweep"].summary, groups, rest, e.getenv, e.stdout)
-	if err != nil {
-		return err
+	load := bindLoggedSettings(cmd, e, groups)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, log, err := load()
+		if err != nil {
+			return err
+		}
+		s, closeAll, err := openSweeper(cmd.Context(), cfg, withUpstream, log)
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		return run(cmd.Context(), s, args)
 	}
-	if len(extra) > 0 {
-		return &usageError{fmt.Sprintf("unexpected argument %q", extra[0])}
-	}
-	if err := cfg.RequireRedis(); err != nil {
-		return err
-	}
-	log := logx.New(e.stderr, cfg.LogLevel, cfg.LogFormat).With().Str("cmd", "sweep").Logger()
-	s, closeAll, err := openSweeper(ctx, cfg, action == "run", log)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
+	return cmd
+}
 
-	switch action {
-	case "list":
-		return listSweeps(ctx, e.stdout, s)
-	case "show":
-		r, err := s.Report(ctx, id)
-		if errors.Is(err, sweep.ErrNoReport) {
-			if running, ok, rerr := s.Running(ctx); rerr == nil && ok && running.SweepID == id {
-				return printJSON(e.stdout, running)
-			}
+// sweepID is for the actions on one sweep.
+func sweepID(action string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return &usageError{action + ": SWEEP_ID required (see lifecycle sweep list)"}
 		}
-		if err != nil {
-			return err
-		}
-		return printJSON(e.stdout, r)
-	case "restore":
-		res, err := s.Restore(ctx, id, f.prefix)
-		if err != nil {
-			return err
-		}
-		return printJSON(e.stdout, res)
-	case "purge":
-		res, err := s.Purge(ctx, "manual-"+time.Now().UTC().Format("20060102T150405Z"), f.dryRun)
-		if err != nil {
-			return err
-		}
-		return printJSON(e.stdout, res)
-	default: // run
-		if f.id == "" {
-			f.id = "manual-" + time.Now().UTC().Format("20060102T150405Z")
-		}
-		r, err := s.Sweep(ctx, f.id, f.dryRun)
-		if perr := printJSON(e.stdout, r); perr != nil {
-			return perr
-		}
-		return err
+		return noArgs(nil, args[1:])
 	}
 }
 

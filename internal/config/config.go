@@ -1,6 +1,7 @@
 // Package config reads lifecycle's settings from flags and LIFECYCLE_*
 // environment variables (flags win), validates them, and reports the first
-// bad value as one line naming the flag or variable that holds it.
+// bad value as one line naming the flag or variable that holds it. Each
+// command registers the groups of settings it reads on its own flag set.
 //
 // Secrets (keys, passwords, tokens) are of type Secret, which never prints
 // its value, and can also come from files through a VAR_FILE variable, as
@@ -9,9 +10,7 @@ package config
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/spf13/pflag"
 
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
@@ -152,9 +152,6 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Name + ": " + e.Problem }
 
-// ErrHelp is returned when the user asked for --help; usage was printed.
-var ErrHelp = flag.ErrHelp
-
 // setting binds one flag and its environment variable to a field.
 type setting struct {
 	flag   string
@@ -180,57 +177,55 @@ const (
 	GroupErasure
 )
 
-// Parse reads args (flags after the subcommand) and env into a Config.
-// Only the settings of the given groups are accepted. On --help it prints
-// usage to out and returns ErrHelp.
-func Parse(name, summary string, groups Group, args []string, env func(string) string, out io.Writer) (*Config, []string, error) {
-	c := &Config{}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	var active []setting
-	vals := map[string]*string{}
+// Flags are the settings of some groups, bound to the flags of one command.
+type Flags struct {
+	fs       *pflag.FlagSet
+	settings []setting
+	raw      []*string // raw[i] is the flag value of settings[i]
+}
+
+// Register adds the flags of groups to fs, each with its variable named in
+// its usage. Once fs has parsed the command line, Load reads them.
+func Register(fs *pflag.FlagSet, groups Group) *Flags {
+	f := &Flags{fs: fs}
 	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog, GroupSweep, GroupErasure} {
 		if groups&g == 0 {
 			continue
 		}
 		for _, s := range settings[g] {
-			active = append(active, s)
-			v := new(string)
-			vals[s.flag] = v
 			usage := s.usage + " (env " + s.env
 			if s.secret {
 				usage += ", or " + s.env + "_FILE"
 			}
 			usage += ")"
+			v := new(string)
 			fs.StringVar(v, s.flag, s.def, usage)
+			f.settings = append(f.settings, s)
+			f.raw = append(f.raw, v)
 		}
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: lifecycle %s [flags]\n\n%s\n\nFlags (a flag wins over its environment variable):\n", name, summary)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, nil, ErrHelp
-		}
-		return nil, nil, &Error{Name: name, Problem: err.Error()}
-	}
-	explicit := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
-	for _, s := range active {
-		raw, from := *vals[s.flag], "--"+s.flag
-		if !explicit[s.flag] {
+	return f
+}
+
+// Load reads the registered settings into a Config: a flag given on the
+// command line wins over its variable, which wins over the default. The
+// first bad value is an *Error naming where it came from.
+func (f *Flags) Load(env func(string) string) (*Config, error) {
+	c := &Config{}
+	for i, s := range f.settings {
+		raw, from := *f.raw[i], "--"+s.flag
+		if !f.fs.Changed(s.flag) {
 			if v, ok, err := fromEnv(s, env); err != nil {
-				return nil, nil, err
+				return nil, err
 			} else if ok {
 				raw, from = v, s.env
 			}
 		}
 		if err := s.set(c, strings.TrimSpace(raw)); err != nil {
-			return nil, nil, &Error{Name: from, Problem: err.Error()}
+			return nil, &Error{Name: from, Problem: err.Error()}
 		}
 	}
-	return c, fs.Args(), nil
+	return c, nil
 }
 
 func fromEnv(s setting, env func(string) string) (string, bool, error) {
