@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
+	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -67,10 +68,7 @@ func runErasure(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	store := erasure.NewStore(rdb)
-	client := tasks.NewClient(cfg.Redis)
-	defer client.Close()
-	svc := &erasure.Service{Store: store, Tasks: client}
+	svc := newErasureService(rdb)
 
 	wantArgs := func(n int, what string) error {
 		if len(pos) != n {
@@ -92,7 +90,7 @@ func runErasure(ctx context.Context, e env, args []string) error {
 		if p.Bigin, err = parseBigin(bigin); err != nil {
 			return err
 		}
-		filed, err := svc.File(ctx, p)
+		filed, err := svc.File(ctx, erasuretasks.Request(p))
 		var ve *tasks.ValidationError
 		if errors.As(err, &ve) {
 			return &usageError{err.Error()}
