@@ -4,14 +4,12 @@ import (
 	"context"
 
 	"github.com/hibiken/asynq"
-
-	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
 )
 
 // DeadLetterArchive handles deadletters:archive: one pass of the archiver.
 // Two passes at once are harmless: a dead letter is stored at one key and
 // counted once (see deadletter.Archiver).
-type DeadLetterArchive struct{ Archiver *deadletter.Archiver }
+type DeadLetterArchive struct{ Archiver DeadLetters }
 
 func (h *DeadLetterArchive) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	SetSystem(ctx, "storage")

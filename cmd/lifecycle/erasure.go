@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
+	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -46,7 +47,7 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 			if p.Bigin, err = parseBigin(bigin); err != nil {
 				return err
 			}
-			filed, err := svc.File(ctx, p)
+			filed, err := svc.File(ctx, erasuretasks.Request(p))
 			var ve *tasks.ValidationError
 			if errors.As(err, &ve) {
 				return &usageError{err.Error()}
@@ -146,9 +147,7 @@ func erasureCmd(e env, use, short string, args cobra.PositionalArgs, run func(ct
 			return err
 		}
 		defer rdb.Close()
-		client := tasks.NewClient(cfg.Redis)
-		defer client.Close()
-		return run(ctx, &erasure.Service{Store: erasure.NewStore(rdb), Tasks: client}, args)
+		return run(ctx, newErasureService(rdb), args)
 	}
 	return cmd
 }

@@ -16,16 +16,8 @@ import (
 	"github.com/lifecycle-worker/lifecycle/handlers"
 	"github.com/lifecycle-worker/lifecycle/internal/api"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
-	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
-	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
-	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
-	"github.com/lifecycle-worker/lifecycle/internal/storage"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
-	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 	"github.com/lifecycle-worker/lifecycle/scheduler"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -142,13 +134,13 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log zerolog
 }
 
 func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, token config.Secret, log zerolog.Logger) http.Handler {
-	erasures := erasure.NewStore(rdb)
-	reg.MustRegister(erasure.NewCollector(erasures, log))
+	erasures := newErasureService(rdb)
+	reg.MustRegister(erasure.NewCollector(erasures.Store, log))
 	return api.New(api.Params{
 		Redis:    api.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
 		Gatherer: reg,
 		Log:      log,
-		Erasures: &erasure.Service{Store: erasures, Tasks: tasks.WrapClient(asynq.NewClientFromRedisClient(rdb))},
+		Erasures: erasures,
 		Token:    token.Value(),
 	})
 }
@@ -220,87 +212,4 @@ func newScheduler(cfg *config.Config, client *asynq.Client, log zerolog.Logger) 
 		return nil, &usageError{"LIFECYCLE_SCHEDULE_FILE: " + err.Error()}
 	}
 	return s, nil
-}
-
-// newMux opens what the handlers act on and registers them behind the
-// outcome middleware. Storage is checked here, at start: a wrong endpoint,
-// bucket or key stops the process with its name instead of failing every task.
-func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base) (*asynq.ServeMux, error) {
-	rdb, reg := b.rdb, b.reg
-	store, err := storage.Open(ctx, cfg.Storage, storage.Credentials{AccessKey: cfg.S3AccessKey.Value(), SecretKey: cfg.S3SecretKey.Value()})
-	if err != nil {
-		return nil, &usageError{"LIFECYCLE_STORAGE: " + err.Error()}
-	}
-	log.Info().Str("storage", store.String()).Msg("storage ready")
-	deps, err := upstreamClients(cfg, rdb, log)
-	if err != nil {
-		return nil, err
-	}
-	deps.Store = store
-	deps.Redis = rdb
-	deps.Identity = identity.New(rdb)
-	deps.Locks = userlock.New(rdb, userlock.LeaseDefault)
-	deps.Now = time.Now
-	deps.Log = log
-	deps.ReceiptKey = []byte(cfg.ReceiptKey.Value())
-	if len(deps.ReceiptKey) == 0 {
-		log.Warn().Msg("LIFECYCLE_RECEIPT_KEY not set: erasures will be dead-lettered, since they could not sign their receipts")
-	}
-	deps.Sweep = handlers.SweepSettings{
-		GuestPrefix: cfg.Sweep.GuestPrefix, GuestRetention: cfg.Sweep.GuestRetention, Grace: cfg.Sweep.Grace,
-		RestoreWindow: cfg.Sweep.RestoreWindow, MaxShare: cfg.Sweep.MaxShare,
-	}
-	deps.Archiver = &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: reg.DeadLetters}
-	mux := asynq.NewServeMux()
-	mux.Use(handlers.Outcomes(log, reg.Tasks, time.Now, b.running))
-	handlers.Register(mux, deps)
-	return mux, nil
-}
-
-// upstreamClients builds a client for each configured system. An interface
-// holding a nil pointer is not nil, so each is assigned only when built.
-func upstreamClients(cfg *config.Config, rdb redis.UniversalClient, log zerolog.Logger) (handlers.Deps, error) {
-	var d handlers.Deps
-	var missing []string
-	if cfg.Artifi.Configured() {
-		c, err := artifi.New(artifi.Config{
-			BaseURL: cfg.Artifi.URL, WebsiteID: cfg.Artifi.WebsiteID, ClientKey: cfg.Artifi.ClientKey.Value(),
-			Limiter: semaphore.New(rdb, "artifi", cfg.Artifi.Concurrency),
-		})
-		if err != nil {
-			return d, &usageError{"LIFECYCLE_ARTIFI_*: " + err.Error()}
-		}
-		d.Artifi = c
-	} else {
-		missing = append(missing, "artifi")
-	}
-	if cfg.Bigin.Configured() {
-		c, err := bigin.New(bigin.Config{
-			AccountsURL: cfg.Bigin.AccountsURL, APIDomain: cfg.Bigin.APIDomain, DataCenter: cfg.Bigin.DataCenter,
-			ClientID: cfg.Bigin.ClientID, ClientSecret: cfg.Bigin.ClientSecret.Value(), RefreshToken: cfg.Bigin.RefreshToken.Value(),
-			Limiter: semaphore.New(rdb, "bigin", cfg.Bigin.Concurrency), Redis: rdb, Logger: &log,
-		})
-		if err != nil {
-			return d, &usageError{"LIFECYCLE_BIGIN_*: " + err.Error()}
-		}
-		d.Bigin = c
-	} else {
-		missing = append(missing, "bigin")
-	}
-	if cfg.BPM.Configured() {
-		c, err := ibmbpm.New(ibmbpm.Config{
-			BaseURL: cfg.BPM.URL, Username: cfg.BPM.Username, Password: cfg.BPM.Password.Value(),
-			Limiter: semaphore.New(rdb, "ibmbpm", cfg.BPM.Concurrency), Logger: &log,
-		})
-		if err != nil {
-			return d, &usageError{"LIFECYCLE_BPM_*: " + err.Error()}
-		}
-		d.BPM = c
-	} else {
-		missing = append(missing, "ibmbpm")
-	}
-	if len(missing) > 0 {
-		log.Warn().Strs("systems", missing).Msg("upstream systems not configured: their tasks will be dead-lettered with that reason")
-	}
-	return d, nil
 }

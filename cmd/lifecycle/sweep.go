@@ -14,10 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
-	"github.com/lifecycle-worker/lifecycle/internal/identity"
-	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
-	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
 
 func newSweepCmd(e env) *cobra.Command {
@@ -130,30 +127,20 @@ func openSweeper(ctx context.Context, cfg *config.Config, withUpstream bool, log
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := storage.Open(ctx, cfg.Storage, storage.Credentials{AccessKey: cfg.S3AccessKey.Value(), SecretKey: cfg.S3SecretKey.Value()})
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		rdb.Close()
-		return nil, nil, &usageError{"LIFECYCLE_STORAGE: " + err.Error()}
+		return nil, nil, err
 	}
 	closeAll := func() { store.Close(); rdb.Close() }
-	p := sweep.Params{
-		Store: store, Redis: rdb, Identity: identity.New(rdb), Locks: userlock.New(rdb, userlock.LeaseDefault),
-		GuestPrefix: cfg.Sweep.GuestPrefix, GuestRetention: cfg.Sweep.GuestRetention, Grace: cfg.Sweep.Grace,
-		RestoreWindow: cfg.Sweep.RestoreWindow, MaxShare: cfg.Sweep.MaxShare, Log: log,
-	}
+	var up upstreams
 	if withUpstream {
-		deps, err := upstreamClients(cfg, rdb, log)
-		if err != nil {
+		if up, err = openUpstreams(cfg, rdb, log); err != nil {
 			closeAll()
 			return nil, nil, err
 		}
-		if deps.Artifi != nil {
-			p.Photos = deps.Artifi
-		} else {
-			log.Warn().Msg("Artifi not configured: photos deleted upstream are not looked for")
-		}
 	}
-	s, err := sweep.New(p)
+	s, err := newSweeper(cfg, rdb, store, up.artifi, log)
 	if err != nil {
 		closeAll()
 		return nil, nil, err

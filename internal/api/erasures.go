@@ -14,7 +14,7 @@ import (
 
 // ErasureService is what the privacy team's routes need (erasure.Service).
 type ErasureService interface {
-	File(ctx context.Context, p tasks.UserErasePayload) (erasure.Filed, error)
+	File(ctx context.Context, r erasure.Request) (erasure.Filed, error)
 	Get(ctx context.Context, id string) (erasure.Record, error)
 	Open(ctx context.Context) ([]erasure.Record, error)
 }
@@ -32,7 +32,7 @@ type fieldProblem struct {
 
 // erasureRoutes adds the privacy team's routes:
 //
-//	POST /v1/erasures        file a request (JSON UserErasePayload without slice):
+//	POST /v1/erasures        file a request (JSON user:erase payload without slice):
 //	                         202 and the status URL; 200 if the request id was
 //	                         filed before; 400 naming every bad field
 //	GET  /v1/erasures/{id}   one request's status, deadline and progress
@@ -45,7 +45,12 @@ func erasureRoutes(mux *http.ServeMux, p Params) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "body too large"})
 			return
 		}
-		var in tasks.UserErasePayload
+		// The request as filed: the user:erase payload, whose slice only the
+		// worker sets.
+		var in struct {
+			erasure.Request
+			Slice int `json:"slice"`
+		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		// Strict: a misspelt "bpm_usr" must fail rather than be dropped
 		// and leave an avatar unerased.
@@ -58,7 +63,7 @@ func erasureRoutes(mux *http.ServeMux, p Params) {
 			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid request", "fields": []fieldProblem{{"slice", "set by the worker only"}}})
 			return
 		}
-		filed, err := svc.File(r.Context(), in)
+		filed, err := svc.File(r.Context(), in.Request)
 		var ves []*tasks.ValidationError
 		if collectValidation(err, &ves) {
 			fields := make([]fieldProblem, len(ves))
@@ -69,7 +74,7 @@ func erasureRoutes(mux *http.ServeMux, p Params) {
 			return
 		}
 		if err != nil {
-			p.Log.Error().Err(err).Str("request_id", in.RequestID).Msg("filing an erasure failed")
+			p.Log.Error().Err(err).Str("request_id", in.ID).Msg("filing an erasure failed")
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 			return
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
+	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -25,8 +26,10 @@ func TestErasureRoutes(t *testing.T) {
 	defer rdb.Close()
 	client := tasks.NewClient(asynq.RedisClientOpt{Addr: mr.Addr()})
 	defer client.Close()
+	inspector := asynq.NewInspector(asynq.RedisClientOpt{Addr: mr.Addr()})
+	defer inspector.Close()
 	h := New(Params{Gatherer: prometheus.NewRegistry(), Log: zerolog.Nop(),
-		Erasures: &erasure.Service{Store: erasure.NewStore(rdb), Tasks: client}})
+		Erasures: &erasure.Service{Store: erasure.NewStore(rdb), Queue: erasuretasks.NewQueue(client, inspector)}})
 
 	const filing = `{"request_id":"gdpr-9","user_id":"u-9","bpm_user":"jane.doe","filed_by":"dpo-1","filed_at":"2026-11-20T09:00:00Z"}`
 	tests := []struct {

@@ -22,7 +22,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
-	"github.com/lifecycle-worker/lifecycle/tasks"
+	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
 
 // fakeArtifi keeps photos per user and counts delete calls per photo.
@@ -127,6 +127,7 @@ type bundle struct {
 	bpm    *fakeBPM
 	store  storage.Store
 	ids    *identity.Store
+	queue  *fakeQueue
 	req    Request
 	now    time.Time
 }
@@ -150,6 +151,7 @@ func setup(t *testing.T) *bundle {
 		bpm:    &fakeBPM{custom: map[string]bool{"jdoe": true}},
 		store:  st,
 		ids:    identity.New(rdb),
+		queue:  &fakeQueue{},
 		now:    time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 	}
 	for i := range 30 {
@@ -169,12 +171,13 @@ func setup(t *testing.T) *bundle {
 	es := NewStore(rdb)
 	es.Now = func() time.Time { return b.now }
 	b.ex = &Executor{
-		Store: es, Artifi: b.artifi, Bigin: b.bigin, BPM: b.bpm, Objects: st,
+		Store: es, Locks: userlock.New(rdb, time.Minute), Queue: b.queue,
+		Artifi: b.artifi, Bigin: b.bigin, BPM: b.bpm, Objects: st,
 		Aliases: b.ids.Aliases, Tombstone: b.ids.SetTombstone, ReceiptKey: key,
 		StorageBatch: 4, Log: zerolog.Nop(),
 	}
 	b.req = Request{ID: "req-1", UserID: "u-1", BPMUser: "jdoe", FiledBy: "dpo-7", FiledAt: b.now.Add(-48 * time.Hour),
-		Bigin: []tasks.BiginRecord{{Module: "Contacts", RecordID: "11"}, {Module: "Accounts", RecordID: "12"}}}
+		Bigin: []BiginRecord{{Module: "Contacts", RecordID: "11"}, {Module: "Accounts", RecordID: "12"}}}
 	if _, err := es.Create(ctx, b.req); err != nil {
 		t.Fatal(err)
 	}

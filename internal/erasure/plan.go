@@ -3,16 +3,11 @@ package erasure
 import (
 	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
-	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
-	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream"
 )
 
 // The systems a step acts on, as receipts and metrics name them.
@@ -102,30 +97,17 @@ func (e *Executor) plan(ctx context.Context, r Request) (Plan, error) {
 }
 
 // loadOrPlan returns the stored plan of r, building and storing it the first
-// time. SETNX keeps the first plan should two builds ever race.
+// time.
 func (e *Executor) loadOrPlan(ctx context.Context, r Request) (Plan, error) {
-	key := rkeys.ErasurePlan(r.ID)
-	b, err := e.Store.rdb.Get(ctx, key).Bytes()
-	if err == nil {
-		var p Plan
-		if err := json.Unmarshal(b, &p); err != nil {
-			return Plan{}, fmt.Errorf("erasure: plan of %s: %w", r.ID, err)
-		}
-		return p, nil
-	}
-	if !errors.Is(err, redis.Nil) {
-		return Plan{}, fmt.Errorf("erasure: plan of %s: %w", r.ID, err)
+	if p, ok, err := e.Store.plan(ctx, r.ID); ok || err != nil {
+		return p, err
 	}
 	p, err := e.plan(ctx, r)
 	if err != nil {
 		return Plan{}, err
 	}
-	b, err = json.Marshal(p)
-	if err != nil {
+	if err := e.Store.savePlan(ctx, r.ID, p); err != nil {
 		return Plan{}, err
-	}
-	if err := e.Store.rdb.SetNX(ctx, key, b, 0).Err(); err != nil {
-		return Plan{}, fmt.Errorf("erasure: store plan of %s: %w", r.ID, err)
 	}
 	return e.loadOrPlan(ctx, r)
 }
@@ -135,7 +117,7 @@ func (e *Executor) loadOrPlan(ctx context.Context, r Request) (Plan, error) {
 // are read page by page, each page re-read on its own after a transient
 // failure; otherwise the whole listing is re-read.
 type PhotoPager interface {
-	ListUserPhotos(ctx context.Context, userID string, pageIndex, pageSize int) (artifi.PhotoPage, error)
+	ListUserPhotos(ctx context.Context, userID string, pageIndex, pageSize int) (upstream.PhotoPage, error)
 }
 
 // listPhotos returns every photo id of userID. Like AllUserPhotoIDs it
@@ -149,8 +131,8 @@ func (e *Executor) listPhotos(ctx context.Context, userID string) ([]string, err
 	seen := map[string]bool{}
 	var out []string
 	for page := 1; ; page++ {
-		pg, err := readRetry(ctx, func() (artifi.PhotoPage, error) {
-			return pager.ListUserPhotos(ctx, userID, page, artifi.PageSizeDefault)
+		pg, err := readRetry(ctx, func() (upstream.PhotoPage, error) {
+			return pager.ListUserPhotos(ctx, userID, page, upstream.PhotoPageSizeDefault)
 		})
 		if errclass.Of(err) == errclass.AlreadyGone {
 			return nil, nil // a user Artifi does not know has no photos

@@ -8,11 +8,7 @@
 // never expires: the records are the proof that a request was honoured.
 package erasure
 
-import (
-	"time"
-
-	"github.com/lifecycle-worker/lifecycle/tasks"
-)
+import "time"
 
 // Status is where a request stands.
 type Status string
@@ -30,23 +26,20 @@ const (
 func (s Status) Open() bool { return s != StatusDone }
 
 // Request is what the privacy team filed. It never changes once recorded.
+// Its JSON is the user:erase task payload's, less the slice.
 type Request struct {
-	ID      string              `json:"request_id"`
-	UserID  string              `json:"user_id"`
-	Bigin   []tasks.BiginRecord `json:"bigin,omitempty"`
-	BPMUser string              `json:"bpm_user,omitempty"`
-	FiledBy string              `json:"filed_by"`
-	FiledAt time.Time           `json:"filed_at"`
+	ID      string        `json:"request_id"`
+	UserID  string        `json:"user_id"`
+	Bigin   []BiginRecord `json:"bigin,omitempty"`
+	BPMUser string        `json:"bpm_user,omitempty"`
+	FiledBy string        `json:"filed_by"`
+	FiledAt time.Time     `json:"filed_at"`
 }
 
-// RequestFrom reads a request out of its task payload.
-func RequestFrom(p tasks.UserErasePayload) Request {
-	return Request{ID: p.RequestID, UserID: p.UserID, Bigin: p.Bigin, BPMUser: p.BPMUser, FiledBy: p.FiledBy, FiledAt: p.FiledAt.UTC()}
-}
-
-// Payload is the task payload of slice n of r.
-func (r Request) Payload(slice int) tasks.UserErasePayload {
-	return tasks.UserErasePayload{RequestID: r.ID, UserID: r.UserID, Bigin: r.Bigin, BPMUser: r.BPMUser, FiledBy: r.FiledBy, FiledAt: r.FiledAt, Slice: slice}
+// BiginRecord names one Zoho Bigin record whose photo shows the person.
+type BiginRecord struct {
+	Module   string `json:"module"`
+	RecordID string `json:"record_id"`
 }
 
 // Extension is the one extension GDPR allows (Art. 12(3)): two more months,

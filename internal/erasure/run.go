@@ -8,17 +8,16 @@ import (
 	"io"
 	"iter"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
-	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
 
 // Artifi is what an erasure needs of Artifi.
@@ -64,12 +63,17 @@ const StorageBatchDefault = 500
 // outage, which asynq's retries are for.
 const maxIdlePasses = 5
 
-// ErrNotConfigured fails the steps of a system this worker has no client for.
-var ErrNotConfigured = errors.New("system not configured on this worker")
-
 // Executor carries out erasure requests.
 type Executor struct {
-	Store   *Store
+	Store *Store
+	// Locks keep a merge of the user, or another erasure, out meanwhile.
+	Locks *userlock.Locker
+	// Queue carries the slices (see RunSlice).
+	Queue Queue
+	// SliceBudget and Watchdog pace the slices; zero takes the defaults.
+	SliceBudget time.Duration
+	Watchdog    time.Duration
+
 	Artifi  Artifi // nil: not configured
 	Bigin   Bigin
 	BPM     BPM
@@ -288,9 +292,8 @@ func (e *Executor) pass(ctx context.Context, r Request, pending []Step, deadline
 	var (
 		mu  sync.Mutex
 		res passResult
-		wg  sync.WaitGroup
 	)
-	record := func(s Step, out StepResult, err error) {
+	record := func(s Step, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -305,29 +308,27 @@ func (e *Executor) pass(ctx context.Context, r Request, pending []Step, deadline
 			}
 		}
 	}
+	// Failures are recorded, not returned: one failing step must not stop
+	// the others.
+	var systems errgroup.Group
 	for system, steps := range bySystem {
-		limit := cmp.Or(e.Limits[system], LimitsDefault[system], 1)
-		sem := make(chan struct{}, limit)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var swg sync.WaitGroup
+		systems.Go(func() error {
+			var g errgroup.Group
+			g.SetLimit(cmp.Or(e.Limits[system], LimitsDefault[system], 1))
 			for _, s := range steps {
 				if ctx.Err() != nil || !e.now().Before(deadline) {
 					break
 				}
-				sem <- struct{}{}
-				swg.Add(1)
-				go func() {
-					defer func() { <-sem; swg.Done() }()
-					out, err := e.step(ctx, r, s, deadline)
-					record(s, out, err)
-				}()
+				g.Go(func() error {
+					_, err := e.step(ctx, r, s, deadline)
+					record(s, err)
+					return nil
+				})
 			}
-			swg.Wait()
-		}()
+			return g.Wait()
+		})
 	}
-	wg.Wait()
+	_ = systems.Wait()
 	return res
 }
 
@@ -372,7 +373,7 @@ func (e *Executor) step(ctx context.Context, r Request, s Step, deadline time.Ti
 }
 
 func (e *Executor) do(ctx context.Context, r Request, s Step, deadline time.Time) (StepResult, error) {
-	notConfigured := errclass.AsPermanent(fmt.Errorf("%s: %w", s.System, ErrNotConfigured))
+	notConfigured := errclass.AsPermanent(fmt.Errorf("%s: %w", s.System, errclass.ErrNotConfigured))
 	switch {
 	case s.System == SystemArtifi && e.Artifi == nil,
 		s.System == SystemBigin && e.Bigin == nil,
@@ -403,28 +404,19 @@ func (e *Executor) do(ctx context.Context, r Request, s Step, deadline time.Time
 // leaves the intent, which the resume deletes again (idempotent) and counts
 // once, so the count is exact however often the worker dies.
 func (e *Executor) deletePrefix(ctx context.Context, r Request, prefix string, deadline time.Time) (StepResult, error) {
-	key := rkeys.ErasureCursors(r.ID)
-	cursorF, countF, intentF := "cursor:"+prefix, "count:"+prefix, "intent:"+prefix
 	batchSize := cmp.Or(e.StorageBatch, StorageBatchDefault)
 	commit := func(keys []string) error {
 		if err := e.Objects.DeleteMany(ctx, keys); err != nil {
 			return err
 		}
-		_, err := e.Store.rdb.TxPipelined(context.WithoutCancel(ctx), func(p redis.Pipeliner) error {
-			p.HSet(ctx, key, cursorF, keys[len(keys)-1])
-			p.HIncrBy(ctx, key, countF, int64(len(keys)))
-			p.HDel(ctx, key, intentF)
-			return nil
-		})
-		return err
+		return e.Store.commitBatch(context.WithoutCancel(ctx), r.ID, prefix, keys)
 	}
-	h, err := e.Store.rdb.HMGet(ctx, key, cursorF, intentF).Result()
+	progress, err := e.Store.prefixProgress(ctx, r.ID, prefix)
 	if err != nil {
 		return StepResult{}, err
 	}
-	cursor, _ := h[0].(string)
-	if intent, _ := h[1].(string); intent != "" {
-		keys := strings.Split(intent, "\n")
+	cursor := progress.cursor
+	if keys := progress.intent; len(keys) > 0 {
 		if err := commit(keys); err != nil {
 			return StepResult{}, err
 		}
@@ -447,8 +439,7 @@ func (e *Executor) deletePrefix(ctx context.Context, r Request, prefix string, d
 		if len(batch) == 0 {
 			break
 		}
-		// Keys cannot hold a newline (storage refuses control characters).
-		if err := e.Store.rdb.HSet(ctx, key, intentF, strings.Join(batch, "\n")).Err(); err != nil {
+		if err := e.Store.recordIntent(ctx, r.ID, prefix, batch); err != nil {
 			return StepResult{}, err
 		}
 		if err := commit(batch); err != nil {
@@ -456,15 +447,14 @@ func (e *Executor) deletePrefix(ctx context.Context, r Request, prefix string, d
 		}
 		cursor = batch[len(batch)-1]
 	}
-	n, err := e.Store.rdb.HGet(ctx, key, countF).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	progress, err = e.Store.prefixProgress(ctx, r.ID, prefix)
+	if err != nil {
 		return StepResult{}, err
 	}
-	count, _ := strconv.Atoi(n)
-	if count == 0 {
+	if progress.count == 0 {
 		return StepResult{Outcome: AlreadyAbsent}, nil
 	}
-	return StepResult{Outcome: Deleted, Count: count}, nil
+	return StepResult{Outcome: Deleted, Count: progress.count}, nil
 }
 
 // verify looks again at every system and names whatever is still there.

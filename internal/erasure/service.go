@@ -2,23 +2,31 @@ package erasure
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/hibiken/asynq"
-
-	"github.com/lifecycle-worker/lifecycle/tasks"
+	"time"
 )
 
-// Enqueuer enqueues the first task of a request (tasks.Client).
-type Enqueuer interface {
-	EnqueueErase(ctx context.Context, p tasks.UserErasePayload, opts ...asynq.Option) (tasks.Result, error)
+// Queue carries the slices of a request as tasks (handlers.EraseQueue, on
+// asynq). Slice 0 is the one filing enqueues; each slice schedules the next.
+type Queue interface {
+	// Check refuses a request that could not be carried as a task, naming
+	// every bad field.
+	Check(r Request) error
+	// Enqueue enqueues slice n of r to run after d (at once if d is not
+	// positive), unless that slice's task exists already.
+	Enqueue(ctx context.Context, r Request, n int, d time.Duration) error
+	// RunNow makes the waiting slice n of r run at once.
+	RunNow(ctx context.Context, r Request, n int) error
+	// Cancel deletes the waiting slice n of r.
+	Cancel(ctx context.Context, r Request, n int) error
+	// TaskID names the task of slice n of r.
+	TaskID(r Request, n int) string
 }
 
 // Service is what the privacy team's tools (CLI, HTTP) use: file a request,
 // read its status, list open ones, extend a deadline.
 type Service struct {
 	Store *Store
-	Tasks Enqueuer
+	Queue Queue
 }
 
 // Filed is the answer to File.
@@ -29,17 +37,16 @@ type Filed struct {
 	Duplicate bool
 }
 
-// File records p and enqueues its erasure, once per request id. A request for
+// File records r and enqueues its erasure, once per request id. A request for
 // a user whose erasure is running joins it instead of running its own. Filing
-// the same request again re-enqueues its first task, which asynq deduplicates
-// by task id: that repairs a filing whose enqueue was lost, and costs nothing
-// otherwise.
-func (s *Service) File(ctx context.Context, p tasks.UserErasePayload) (Filed, error) {
-	p.Slice = 0
-	if err := p.Validate(); err != nil {
-		return Filed{}, fmt.Errorf("%s: invalid payload: %w", tasks.TypeUserErase, err)
+// the same request again re-enqueues its first task, which the queue
+// deduplicates by task id: that repairs a filing whose enqueue was lost, and
+// costs nothing otherwise.
+func (s *Service) File(ctx context.Context, r Request) (Filed, error) {
+	r.FiledAt = r.FiledAt.UTC()
+	if err := s.Queue.Check(r); err != nil {
+		return Filed{}, err
 	}
-	r := RequestFrom(p)
 	c, err := s.Store.Create(ctx, r)
 	if err != nil {
 		return Filed{}, err
@@ -51,11 +58,11 @@ func (s *Service) File(ctx context.Context, p tasks.UserErasePayload) (Filed, er
 		}
 		// Enqueue what was recorded first, not this filing's copy: a
 		// duplicate with other fields must not change the request.
-		if _, err := s.Tasks.EnqueueErase(ctx, rec.Request.Payload(0)); err != nil {
+		if err := s.Queue.Enqueue(ctx, rec.Request, 0, 0); err != nil {
 			return Filed{}, err
 		}
 	}
-	rec, err := s.Store.Get(ctx, r.ID)
+	rec, err := s.Get(ctx, r.ID)
 	if err != nil {
 		return Filed{}, err
 	}
@@ -63,12 +70,31 @@ func (s *Service) File(ctx context.Context, p tasks.UserErasePayload) (Filed, er
 }
 
 // Get returns the record of request id (ErrNotFound if none).
-func (s *Service) Get(ctx context.Context, id string) (Record, error) { return s.Store.Get(ctx, id) }
+func (s *Service) Get(ctx context.Context, id string) (Record, error) {
+	rec, err := s.Store.Get(ctx, id)
+	return s.withTaskID(rec), err
+}
 
 // Open lists open requests, soonest due first.
-func (s *Service) Open(ctx context.Context) ([]Record, error) { return s.Store.Open(ctx) }
+func (s *Service) Open(ctx context.Context) ([]Record, error) {
+	recs, err := s.Store.Open(ctx)
+	for i := range recs {
+		recs[i] = s.withTaskID(recs[i])
+	}
+	return recs, err
+}
 
 // Extend grants the one extension of request id.
 func (s *Service) Extend(ctx context.Context, id, reason string) (Record, error) {
-	return s.Store.Extend(ctx, id, reason)
+	rec, err := s.Store.Extend(ctx, id, reason)
+	return s.withTaskID(rec), err
+}
+
+// withTaskID names the first task of rec's request, where an operator finds
+// it in the queues.
+func (s *Service) withTaskID(rec Record) Record {
+	if rec.Request.ID != "" {
+		rec.TaskID = s.Queue.TaskID(rec.Request, 0)
+	}
+	return rec
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +33,7 @@ func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb, Now: t
 // is new, and the user's active request decides whether it runs or joins.
 //
 //	KEYS[1] request hash, KEYS[2] user's active request, KEYS[3] open set,
-//	KEYS[4] the prefix of rkeys.ErasureJoined keys: the joined set's name
+//	KEYS[4] rkeys.ErasureJoinedPrefix: the joined set's name
 //	        depends on the active request read inside the script (so this
 //	        script assumes a single Redis, not a cluster)
 //	ARGV[1] request JSON, ARGV[2] request id, ARGV[3] due (unix s), ARGV[4] state JSON
@@ -66,9 +67,8 @@ func (s *Store) Create(ctx context.Context, r Request) (Created, error) {
 		return Created{}, err
 	}
 	st, _ := json.Marshal(State{Status: StatusQueued, UpdatedAt: s.Now().UTC()})
-	joinedPrefix := strings.TrimSuffix(rkeys.ErasureJoined("X"), "X:joined")
 	res, err := create.Run(ctx, s.rdb,
-		[]string{rkeys.ErasureRequest(r.ID), rkeys.ErasureActive(r.UserID), rkeys.ErasureOpen(), joinedPrefix},
+		[]string{rkeys.ErasureRequest(r.ID), rkeys.ErasureActive(r.UserID), rkeys.ErasureOpen(), rkeys.ErasureJoinedPrefix()},
 		req, r.ID, Due(r.FiledAt, false).Unix(), st).Slice()
 	if err != nil {
 		return Created{}, fmt.Errorf("erasure: create %s: %w", r.ID, err)
@@ -125,7 +125,6 @@ func (s *Store) Get(ctx context.Context, id string) (Record, error) {
 	rec.DueAt = Due(rec.Request.FiledAt, rec.Extension != nil)
 	rec.DaysLeft = DaysLeft(rec.DueAt, s.Now())
 	rec.AtRisk = rec.State.Status.Open() && (rec.DaysLeft < AtRiskDays || rec.State.Status == StatusFailed)
-	rec.TaskID = rec.Request.Payload(0).TaskID()
 	if rec.State.Status == StatusDone {
 		rec.ReceiptKey = ReceiptKey(id)
 	}
@@ -293,4 +292,81 @@ func (s *Store) failures(ctx context.Context, id string) ([]StepFailure, error) 
 
 func (s *Store) clearFailures(ctx context.Context, id string) error {
 	return s.rdb.Del(ctx, rkeys.ErasureFailures(id)).Err()
+}
+
+// plan returns the stored plan of request id; ok is false if none is stored.
+func (s *Store) plan(ctx context.Context, id string) (_ Plan, ok bool, _ error) {
+	b, err := s.rdb.Get(ctx, rkeys.ErasurePlan(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Plan{}, false, nil
+	}
+	if err != nil {
+		return Plan{}, false, fmt.Errorf("erasure: plan of %s: %w", id, err)
+	}
+	var p Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return Plan{}, false, fmt.Errorf("erasure: plan of %s: %w", id, err)
+	}
+	return p, true, nil
+}
+
+// savePlan stores p as the plan of request id unless one is stored already:
+// should two builds ever race, the first plan stays.
+func (s *Store) savePlan(ctx context.Context, id string, p Plan) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.SetNX(ctx, rkeys.ErasurePlan(id), b, 0).Err(); err != nil {
+		return fmt.Errorf("erasure: store plan of %s: %w", id, err)
+	}
+	return nil
+}
+
+// prefixProgress is how far the deletion of one storage prefix has got: the
+// last key deleted, the keys of a batch about to be deleted (the intent),
+// and how many were deleted.
+type prefixProgress struct {
+	cursor string
+	intent []string
+	count  int
+}
+
+// Fields of rkeys.ErasureCursors, one of each per prefix.
+func cursorField(prefix string) string { return "cursor:" + prefix }
+func countField(prefix string) string  { return "count:" + prefix }
+func intentField(prefix string) string { return "intent:" + prefix }
+
+func (s *Store) prefixProgress(ctx context.Context, id, prefix string) (prefixProgress, error) {
+	h, err := s.rdb.HMGet(ctx, rkeys.ErasureCursors(id), cursorField(prefix), intentField(prefix), countField(prefix)).Result()
+	if err != nil {
+		return prefixProgress{}, fmt.Errorf("erasure: progress of %s: %w", prefix, err)
+	}
+	var p prefixProgress
+	p.cursor, _ = h[0].(string)
+	if intent, _ := h[1].(string); intent != "" {
+		p.intent = strings.Split(intent, "\n")
+	}
+	count, _ := h[2].(string)
+	p.count, _ = strconv.Atoi(count)
+	return p, nil
+}
+
+// recordIntent writes down the keys of a batch before they are deleted.
+// Keys cannot hold a newline (storage refuses control characters).
+func (s *Store) recordIntent(ctx context.Context, id, prefix string, keys []string) error {
+	return s.rdb.HSet(ctx, rkeys.ErasureCursors(id), intentField(prefix), strings.Join(keys, "\n")).Err()
+}
+
+// commitBatch moves the cursor past a deleted batch and counts it, in one
+// transaction with dropping its intent.
+func (s *Store) commitBatch(ctx context.Context, id, prefix string, keys []string) error {
+	key := rkeys.ErasureCursors(id)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, cursorField(prefix), keys[len(keys)-1])
+		p.HIncrBy(ctx, key, countField(prefix), int64(len(keys)))
+		p.HDel(ctx, key, intentField(prefix))
+		return nil
+	})
+	return err
 }

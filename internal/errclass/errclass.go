@@ -14,6 +14,11 @@ import (
 	"time"
 )
 
+// ErrNotConfigured is why work for an upstream system that this worker has
+// no client for fails: permanently, so that it waits in the dead-letter queue
+// until the system is configured and the task is retried from there.
+var ErrNotConfigured = errors.New("system not configured on this worker")
+
 // Class is what a failure means for the task that met it.
 type Class string
 

@@ -90,7 +90,11 @@ func ErasureFailures(requestID string) string {
 func ErasureCursors(requestID string) string { return prefix + "erasure:" + requestID + ":cursors" }
 
 // ErasureJoined is the set of requests that joined this one.
-func ErasureJoined(requestID string) string { return prefix + "erasure:" + requestID + ":joined" }
+func ErasureJoined(requestID string) string { return ErasureJoinedPrefix() + requestID + ":joined" }
+
+// ErasureJoinedPrefix is what ErasureJoined puts before the request id, for
+// the Lua script that builds the name from a request id it reads itself.
+func ErasureJoinedPrefix() string { return prefix + "erasure:" }
 
 // ErasureActive holds the id of the request erasing a user right now, so that
 // a second request for the same user joins it instead of racing it.

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
+	"github.com/lifecycle-worker/lifecycle/internal/merge"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
@@ -134,7 +135,7 @@ func BenchmarkSweepMillion(b *testing.B) {
 		}
 	}
 	s, err := sweep.New(sweep.Params{
-		Store: store, Redis: rdb, Identity: ids, Photos: benchPhotos{}, Locks: userlock.New(rdb, 0),
+		Store: store, Redis: rdb, Identity: ids, Merges: &merge.Merger{Redis: rdb}, Photos: benchPhotos{}, Locks: userlock.New(rdb, 0),
 		// Every object is 40 days old at the sweep's clock: past the grace
 		// period, and every guest past the 30-day retention.
 		Now: func() time.Time { return time.Now().Add(40 * 24 * time.Hour) },

@@ -54,6 +54,9 @@ func (s *Sweeper) sweep(ctx context.Context, id string, dryRun bool) (Report, er
 		} else if !errors.Is(err, ErrNoReport) {
 			return Report{}, err
 		}
+		if s.p.Photos == nil {
+			log.Warn().Str("sweep_id", id).Msg("Artifi not configured: this sweep does not look for photos deleted upstream")
+		}
 		st = &runState{SweepID: id, DryRun: dryRun, Phase: phaseMark, Report: newReport(id, dryRun, s.p.Now(), s.p.MaxShare)}
 		if err := s.saveState(ctx, st); err != nil {
 			return Report{}, err
@@ -197,11 +200,9 @@ func (s *Sweeper) classifyOwner(ctx context.Context, id string, now time.Time) (
 		o.reason = Merged
 		return o, nil
 	}
-	// The merge handler keeps its progress under this key from its first
-	// step until MergedInto is recorded, after its last.
-	if n, err := s.p.Redis.Exists(ctx, rkeys.MergeProgress(id)).Result(); err != nil {
-		return o, fmt.Errorf("merge progress of %s: %w", id, err)
-	} else if n > 0 {
+	if merging, err := s.p.Merges.InProgress(ctx, id); err != nil {
+		return o, err
+	} else if merging {
 		o.merging = true
 		return o, nil
 	}

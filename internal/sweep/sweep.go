@@ -28,8 +28,8 @@
 // storefront mints for a visitor before checkout. That needs no record per
 // guest, and a guest's activity is visible in storage itself: a guest never
 // merged whose newest object is older than GuestRetention has left. A guest
-// whose merge is under way (the merge handler's progress record exists, see
-// rkeys.MergeProgress) owns everything it has until the merge is recorded.
+// whose merge is under way (Params.Merges) owns everything it has until the
+// merge is recorded.
 //
 // # Memory
 //
@@ -109,6 +109,11 @@ type Identity interface {
 
 var _ Identity = (*identity.Store)(nil)
 
+// Merges says whether a guest's merge is under way (*merge.Merger).
+type Merges interface {
+	InProgress(ctx context.Context, guestID string) (bool, error)
+}
+
 // Photos lists a user's photos upstream (Artifi's GetUserUploadedList). An
 // unknown user has none.
 type Photos interface {
@@ -120,6 +125,7 @@ type Params struct {
 	Store    storage.Store
 	Redis    redis.UniversalClient
 	Identity Identity
+	Merges   Merges
 	// Photos nil skips the upstream-deleted check (Artifi not configured).
 	Photos Photos
 	// Locks, when set, are the per-user locks of merges and erasures: a
@@ -152,6 +158,8 @@ func (p *Params) validate() error {
 		return errors.New("sweep: Params.Redis is required")
 	case p.Identity == nil:
 		return errors.New("sweep: Params.Identity is required")
+	case p.Merges == nil:
+		return errors.New("sweep: Params.Merges is required")
 	case p.MaxShare < 0 || p.MaxShare > 1:
 		return fmt.Errorf("sweep: Params.MaxShare: want 0..1, got %v", p.MaxShare)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
+	"github.com/lifecycle-worker/lifecycle/internal/merge"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
@@ -108,7 +109,7 @@ func setup(t *testing.T) *bundle {
 	clock := now
 	b.clock = &clock
 	b.params = sweep.Params{
-		Store: store, Redis: b.rdb, Identity: b.ids, Photos: b.photos, Locks: userlock.New(b.rdb, 0),
+		Store: store, Redis: b.rdb, Identity: b.ids, Merges: &merge.Merger{Redis: b.rdb}, Photos: b.photos, Locks: userlock.New(b.rdb, 0),
 		MaxShare: 0.9, Now: func() time.Time { return *b.clock }, Log: zerolog.Nop(),
 	}
 	return b

@@ -24,6 +24,16 @@ const (
 	MaxConnsDefault = 16
 )
 
+// PhotoPage is one page of a user's photos as an upstream lists them. The
+// total is what tells a complete listing from a short one.
+type PhotoPage struct {
+	AssetCount int      // the user's photos in total, every page together
+	IDs        []string // the photo ids on this page
+}
+
+// PhotoPageSizeDefault is how many photos one listing page asks for.
+const PhotoPageSizeDefault = 100
+
 // Limiter bounds concurrent calls to one upstream system. Acquire blocks until
 // a slot is free or ctx ends; release must be called exactly once.
 type Limiter interface {

@@ -21,7 +21,7 @@ const System = "artifi"
 
 // Defaults.
 const (
-	PageSizeDefault = 100
+	PageSizeDefault = upstream.PhotoPageSizeDefault
 	maxBody         = 1 << 20 // bigger answers are not Artifi's
 )
 
@@ -115,10 +115,7 @@ func (c *Client) DeleteUserPhotoV4(ctx context.Context, userID, photoID string) 
 }
 
 // PhotoPage is one page of a user's uploaded photos.
-type PhotoPage struct {
-	AssetCount int      // the user's photos in total, every page together
-	IDs        []string // the photo ids on this page
-}
+type PhotoPage = upstream.PhotoPage
 
 // ListUserPhotos returns page pageIndex (1-based) of userID's photos. A user
 // Artifi does not know is an error matching ErrInvalidUserID, classified

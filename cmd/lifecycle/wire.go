@@ -1,0 +1,182 @@
+package main
+
+// The one place that builds lifecycle's services from its configuration:
+// the worker's handlers, the API and the CLI commands all get theirs here,
+// so each is built one way.
+
+import (
+	"context"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/handlers"
+	"github.com/lifecycle-worker/lifecycle/internal/config"
+	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
+	"github.com/lifecycle-worker/lifecycle/internal/erasure"
+	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
+	"github.com/lifecycle-worker/lifecycle/internal/identity"
+	"github.com/lifecycle-worker/lifecycle/internal/merge"
+	"github.com/lifecycle-worker/lifecycle/internal/photo"
+	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/sweep"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
+	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
+	"github.com/lifecycle-worker/lifecycle/internal/userlock"
+	"github.com/lifecycle-worker/lifecycle/tasks"
+)
+
+// Every call the domain makes of each upstream. A field of upstreams holding
+// one of these is nil when that system is not configured: being interfaces
+// themselves, they stay nil when handed on as the domain's narrower ones.
+type (
+	artifiAPI interface {
+		photo.Artifi
+		merge.Artifi
+		erasure.Artifi
+		sweep.Photos
+	}
+	biginAPI interface {
+		photo.Bigin
+		erasure.Bigin
+	}
+	bpmAPI interface {
+		photo.BPM
+		erasure.BPM
+	}
+)
+
+// upstreams are the clients of the configured upstream systems.
+type upstreams struct {
+	artifi artifiAPI
+	bigin  biginAPI
+	bpm    bpmAPI
+}
+
+// openUpstreams builds a client for each configured system. A system left
+// unconfigured is logged; its work is dead-lettered with that reason.
+func openUpstreams(cfg *config.Config, rdb redis.UniversalClient, log zerolog.Logger) (upstreams, error) {
+	var u upstreams
+	var missing []string
+	if cfg.Artifi.Configured() {
+		c, err := artifi.New(artifi.Config{
+			BaseURL: cfg.Artifi.URL, WebsiteID: cfg.Artifi.WebsiteID, ClientKey: cfg.Artifi.ClientKey.Value(),
+			Limiter: semaphore.New(rdb, "artifi", cfg.Artifi.Concurrency),
+		})
+		if err != nil {
+			return u, &usageError{"LIFECYCLE_ARTIFI_*: " + err.Error()}
+		}
+		u.artifi = c
+	} else {
+		missing = append(missing, "artifi")
+	}
+	if cfg.Bigin.Configured() {
+		c, err := bigin.New(bigin.Config{
+			AccountsURL: cfg.Bigin.AccountsURL, APIDomain: cfg.Bigin.APIDomain, DataCenter: cfg.Bigin.DataCenter,
+			ClientID: cfg.Bigin.ClientID, ClientSecret: cfg.Bigin.ClientSecret.Value(), RefreshToken: cfg.Bigin.RefreshToken.Value(),
+			Limiter: semaphore.New(rdb, "bigin", cfg.Bigin.Concurrency), Redis: rdb, Logger: &log,
+		})
+		if err != nil {
+			return u, &usageError{"LIFECYCLE_BIGIN_*: " + err.Error()}
+		}
+		u.bigin = c
+	} else {
+		missing = append(missing, "bigin")
+	}
+	if cfg.BPM.Configured() {
+		c, err := ibmbpm.New(ibmbpm.Config{
+			BaseURL: cfg.BPM.URL, Username: cfg.BPM.Username, Password: cfg.BPM.Password.Value(),
+			Limiter: semaphore.New(rdb, "ibmbpm", cfg.BPM.Concurrency), Logger: &log,
+		})
+		if err != nil {
+			return u, &usageError{"LIFECYCLE_BPM_*: " + err.Error()}
+		}
+		u.bpm = c
+	} else {
+		missing = append(missing, "ibmbpm")
+	}
+	if len(missing) > 0 {
+		log.Warn().Strs("systems", missing).Msg("upstream systems not configured: their tasks will be dead-lettered with that reason")
+	}
+	return u, nil
+}
+
+// openStore opens and checks the object store: a wrong endpoint, bucket or
+// key stops the process with its name instead of failing every task.
+func openStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
+	store, err := storage.Open(ctx, cfg.Storage, storage.Credentials{AccessKey: cfg.S3AccessKey.Value(), SecretKey: cfg.S3SecretKey.Value()})
+	if err != nil {
+		return nil, &usageError{"LIFECYCLE_STORAGE: " + err.Error()}
+	}
+	return store, nil
+}
+
+// newErasureQueue carries erasure slices as tasks on rdb.
+func newErasureQueue(rdb redis.UniversalClient) *erasuretasks.Queue {
+	return erasuretasks.NewQueue(tasks.WrapClient(asynq.NewClientFromRedisClient(rdb)), asynq.NewInspectorFromRedisClient(rdb))
+}
+
+// newErasureService is what the privacy team's tools use (API and CLI).
+func newErasureService(rdb redis.UniversalClient) *erasure.Service {
+	return &erasure.Service{Store: erasure.NewStore(rdb), Queue: newErasureQueue(rdb)}
+}
+
+// newSweeper builds the sweeper of a worker or of `lifecycle sweep`.
+func newSweeper(cfg *config.Config, rdb redis.UniversalClient, store storage.Store, artifi artifiAPI, log zerolog.Logger) (*sweep.Sweeper, error) {
+	return sweep.New(sweep.Params{
+		Store: store, Redis: rdb, Identity: identity.New(rdb), Merges: &merge.Merger{Redis: rdb}, Photos: artifi,
+		Locks:       userlock.New(rdb, userlock.LeaseDefault),
+		GuestPrefix: cfg.Sweep.GuestPrefix, GuestRetention: cfg.Sweep.GuestRetention, Grace: cfg.Sweep.Grace,
+		RestoreWindow: cfg.Sweep.RestoreWindow, MaxShare: cfg.Sweep.MaxShare,
+		Log: log.With().Str("component", "sweep").Logger(),
+	})
+}
+
+// newMux opens what the handlers act on, builds their services, and
+// registers them behind the outcome middleware.
+func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base) (*asynq.ServeMux, error) {
+	rdb := b.rdb
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Str("storage", store.String()).Msg("storage ready")
+	up, err := openUpstreams(cfg, rdb, log)
+	if err != nil {
+		return nil, err
+	}
+	ids := identity.New(rdb)
+	locks := userlock.New(rdb, userlock.LeaseDefault)
+
+	receiptKey := []byte(cfg.ReceiptKey.Value())
+	if len(receiptKey) == 0 {
+		log.Warn().Msg("LIFECYCLE_RECEIPT_KEY not set: erasures will be dead-lettered, since they could not sign their receipts")
+	}
+	erasures := &erasure.Executor{
+		Store: erasure.NewStore(rdb), Locks: locks, Queue: newErasureQueue(rdb),
+		Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store,
+		Aliases: ids.Aliases, Tombstone: ids.SetTombstone,
+		ReceiptKey: receiptKey, Now: time.Now, Log: log,
+	}
+	sweeps, err := newSweeper(cfg, rdb, store, up.artifi, log)
+	if err != nil {
+		return nil, err
+	}
+	services := handlers.Services{
+		Photos:      &photo.Deleter{Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store},
+		Merges:      &merge.Merger{Artifi: up.artifi, Store: store, Redis: rdb, Identity: ids, Locks: locks, Log: log},
+		Erasures:    erasures,
+		Sweeps:      sweeps,
+		DeadLetters: &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: b.reg.DeadLetters},
+	}
+	mux := asynq.NewServeMux()
+	mux.Use(handlers.Outcomes(log, b.reg.Tasks, time.Now, b.running))
+	if err := handlers.Register(mux, services); err != nil {
+		return nil, err
+	}
+	return mux, nil
+}
