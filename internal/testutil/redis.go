@@ -47,7 +47,7 @@ func RealRedis(t testing.TB) (addr string, rdb *redis.Client) {
 	// server exits at once and another port is tried.
 	var out bytes.Buffer
 	for range 3 {
-		addr = freeAddr(t)
+		addr = FreeAddr(t)
 		_, port, _ := net.SplitHostPort(addr)
 		out.Reset()
 		cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1",
@@ -92,7 +92,8 @@ func answers(addr string, exited <-chan struct{}) bool {
 	return false
 }
 
-func freeAddr(t testing.TB) string {
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
