@@ -15,7 +15,7 @@ export TESTCONTAINERS_HOST_OVERRIDE ?= localhost
 
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /integration)
 
-.PHONY: run build test test-unit test-integration images bench lint clean
+.PHONY: run build test test-unit test-integration images bench lint redis-server clean
 
 ## run: the whole service in one process on embedded defaults (Ctrl-C stops it)
 run:
@@ -28,7 +28,7 @@ build:
 ## test: lint, unit tests, then integration tests (builds images, installs what is missing)
 test: lint test-unit test-integration
 
-test-unit:
+test-unit: redis-server
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 
 test-integration: images
@@ -48,6 +48,11 @@ lint: $(STATICCHECK)
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+
+## redis-server: Debian's redis-server, installed when missing: unit tests
+## run Lua scripts against a real Redis, not only miniredis
+redis-server:
+	@bash deploy/images/need-redis-server.sh make
 
 $(STATICCHECK):
 	@echo "lint: staticcheck is missing: go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)"

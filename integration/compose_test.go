@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -31,7 +32,7 @@ func TestComposeRunsTheService(t *testing.T) {
 	}
 	_, file, _, _ := runtime.Caller(0)
 	composeFile := filepath.Join(filepath.Dir(file), "..", "deploy", "compose.yaml")
-	redisAddr, apiAddr := harness.FreeAddr(t), harness.FreeAddr(t)
+	redisAddr, apiAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	_, redisPort, _ := net.SplitHostPort(redisAddr)
 	_, apiPort, _ := net.SplitHostPort(apiAddr)
 	project := fmt.Sprintf("lifecycle-it-%d", os.Getpid())
@@ -58,16 +59,14 @@ func TestComposeRunsTheService(t *testing.T) {
 
 	ctx := context.Background()
 	api := "http://" + apiAddr
-	if !harness.WaitFor(ctx, 60*time.Second, func() bool {
+	testutil.Eventually(t, 60*time.Second, func() bool {
 		resp, err := http.Get(api + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}) {
-		t.Fatal("the API never became ready")
-	}
+	}, "the API never became ready")
 
 	opt := asynq.RedisClientOpt{Addr: "127.0.0.1:" + redisPort}
 	client := tasks.NewClient(opt)
@@ -78,14 +77,12 @@ func TestComposeRunsTheService(t *testing.T) {
 	}
 	in := asynq.NewInspector(opt)
 	defer in.Close()
-	waitTask(t, in, res.Queue, res.TaskID, asynq.TaskStateCompleted, 60*time.Second)
-	if !harness.WaitFor(ctx, 30*time.Second, func() bool {
-		servers, err := in.Servers()
-		return err == nil && len(servers) == 2
-	}) {
-		servers, _ := in.Servers()
-		t.Errorf("%d worker servers registered in Redis, want 2", len(servers))
-	}
+	testutil.WaitTask(t, in, res.Queue, res.TaskID, asynq.TaskStateCompleted, 60*time.Second)
+	var servers []*asynq.ServerInfo
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		servers, _ = in.Servers()
+		return len(servers) == 2
+	}, "%d worker servers registered in Redis, want 2", testutil.Later(func() any { return len(servers) }))
 
 	for _, tt := range []struct {
 		auth   string

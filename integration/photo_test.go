@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
 	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -26,7 +25,7 @@ func TestPhotoDeletionsUnderFaults(t *testing.T) {
 	ctx := context.Background()
 	redis := harness.StartRedis(t, nil)
 	set := harness.StartSimulators(t)
-	dir := t.TempDir()
+	store, dir := testutil.FileStore(t)
 
 	var jobs []tasks.PhotoDeletePayload
 	var artifiPhotos []string
@@ -56,12 +55,7 @@ func TestPhotoDeletionsUnderFaults(t *testing.T) {
 	for i := range 300 {
 		user := fmt.Sprintf("s-%d", i%10)
 		key := fmt.Sprintf("users/%s/photos/%04d.jpg", user, i)
-		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(key)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, key), []byte("jpeg"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		testutil.PutObjects(t, store, key)
 		jobs = append(jobs, tasks.PhotoDeletePayload{System: tasks.SystemStorage, UserID: user, Key: key})
 	}
 	if len(jobs) != 1000 {
@@ -90,14 +84,11 @@ func TestPhotoDeletionsUnderFaults(t *testing.T) {
 	inspector := asynq.NewInspector(redis.Opt())
 	defer inspector.Close()
 	var q *asynq.QueueInfo
-	var err error
-	done := harness.WaitFor(ctx, 4*time.Minute, func() bool {
+	testutil.Eventually(t, 4*time.Minute, func() bool {
+		var err error
 		q, err = inspector.GetQueueInfo(tasks.QueuePhoto)
 		return err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0 && q.Completed+q.Archived == 1000
-	})
-	if !done {
-		t.Fatalf("not finished after 4 min: %+v", q)
-	}
+	}, "not finished after 4 min: %+v", testutil.Later(func() any { return q }))
 	t.Logf("1,000 deletions under 30%% faults: %v; %d completed, %d dead-lettered, %d attempts failed",
 		time.Since(start).Round(time.Second), q.Completed, q.Archived, q.Failed)
 
@@ -126,8 +117,7 @@ func TestPhotoDeletionsUnderFaults(t *testing.T) {
 	if bpmDeleted != 97 {
 		t.Errorf("%d BPM avatars reset, want 97 (100 less the 3 refused)", bpmDeleted)
 	}
-	left, _ := filepath.Glob(filepath.Join(dir, "users", "*", "photos", "*"))
-	if len(left) != 0 {
+	if left := testutil.Keys(t, store, "users/"); len(left) != 0 {
 		t.Errorf("%d stored photos left, e.g. %s", len(left), left[0])
 	}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -33,7 +34,7 @@ func TestSIGTERMHandsRunningTaskBack(t *testing.T) {
 	const shutdownTimeout = 4 * time.Second
 	p := harness.StartProcess(t, []string{
 		"LIFECYCLE_REDIS_URL=" + redis.URL(),
-		"LIFECYCLE_HTTP_ADDR=" + harness.FreeAddr(t),
+		"LIFECYCLE_HTTP_ADDR=" + testutil.FreeAddr(t),
 		"LIFECYCLE_STORAGE=file://" + t.TempDir(),
 		"LIFECYCLE_SHUTDOWN_TIMEOUT=" + shutdownTimeout.String(),
 		"LIFECYCLE_ARTIFI_URL=" + hung.URL,

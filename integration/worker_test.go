@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -48,12 +49,12 @@ func TestWorkerContainerProcessesTasks(t *testing.T) {
 		}
 		return info.State.String()
 	}
-	if !harness.WaitFor(ctx, 30*time.Second, func() bool {
+	testutil.Eventually(t, 30*time.Second, func() bool {
 		return state(gone.Queue, gone.TaskID) == "completed" && state(tasks.QueuePhoto, poison.ID) == "archived"
-	}) {
-		t.Fatalf("storage delete %s, poison %s; worker logs:\n%s",
-			state(gone.Queue, gone.TaskID), state(tasks.QueuePhoto, poison.ID), harness.Logs(worker))
-	}
+	}, "storage delete %s, poison %s; worker logs:\n%s",
+		testutil.Later(func() any { return state(gone.Queue, gone.TaskID) }),
+		testutil.Later(func() any { return state(tasks.QueuePhoto, poison.ID) }),
+		testutil.Later(func() any { return harness.Logs(worker) }))
 	info, _ := inspector.GetTaskInfo(tasks.QueuePhoto, poison.ID)
 	if info.Retried != 0 || !strings.Contains(info.LastErr, "decode") && !strings.Contains(info.LastErr, "payload") {
 		t.Errorf("poison task: retried %d, last error %q; want no retries and a decode reason", info.Retried, info.LastErr)
@@ -82,20 +83,17 @@ func TestBadRedisURLExits2(t *testing.T) {
 // TestDevServesHealthQuickly is `make run` on a fresh machine: no Redis, no
 // settings, /healthz within 10 s; Ctrl-C stops it cleanly.
 func TestDevServesHealthQuickly(t *testing.T) {
-	addr := harness.FreeAddr(t)
+	addr := testutil.FreeAddr(t)
 	start := time.Now()
 	p := harness.StartProcess(t, []string{"LIFECYCLE_HTTP_ADDR=" + addr}, "dev")
-	ok := harness.WaitFor(context.Background(), 10*time.Second, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	})
-	if !ok {
-		t.Fatalf("no /healthz within 10 s; output:\n%s", p.Output())
-	}
+	}, "no /healthz within 10 s")
 	t.Logf("/healthz answered %v after start", time.Since(start).Round(time.Millisecond))
 	resp, err := http.Get("http://" + addr + "/readyz")
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -133,7 +131,7 @@ func TestBadStorageExits2(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := harness.StartProcess(t, []string{
-				"LIFECYCLE_REDIS_URL=" + redis.URL(), "LIFECYCLE_HTTP_ADDR=" + harness.FreeAddr(t),
+				"LIFECYCLE_REDIS_URL=" + redis.URL(), "LIFECYCLE_HTTP_ADDR=" + testutil.FreeAddr(t),
 				"LIFECYCLE_STORAGE=" + tt.url, "LIFECYCLE_S3_ACCESS_KEY=" + tt.access, "LIFECYCLE_S3_SECRET_KEY=" + tt.secret,
 				"LIFECYCLE_LOG_LEVEL=error",
 			}, "worker")

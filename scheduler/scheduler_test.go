@@ -1,7 +1,10 @@
 package scheduler
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -9,17 +12,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
 // TestManySchedulersEnqueueEachFiringOnce runs three schedulers whose clocks
 // disagree by up to 40 s over five minutely firings, and checks that every
-// firing is enqueued exactly once.
+// firing is enqueued exactly once: by one scheduler, which logs it, while
+// the two others meet its task id and log that quietly.
 func TestManySchedulersEnqueueEachFiringOnce(t *testing.T) {
-	mr := miniredis.RunT(t)
+	mr, _ := testutil.Redis(t)
 	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
 	client := asynq.NewClient(redis)
 	defer client.Close()
@@ -28,10 +33,12 @@ func TestManySchedulersEnqueueEachFiringOnce(t *testing.T) {
 	builtin := []Entry{{Name: "sweep", Cron: "* * * * *", Type: "assets:sweep", Queue: "sweep"}}
 	var clocks []*time.Time
 	var scheds []*Scheduler
+	var logs []*bytes.Buffer
 	for i := range 3 {
 		now := start.Add(time.Duration(i) * 20 * time.Second)
 		clocks = append(clocks, &now)
-		s, err := New(Params{Client: client, Builtin: builtin, Now: func() time.Time { return *clocks[i] }, Log: zerolog.Nop()})
+		logs = append(logs, &bytes.Buffer{})
+		s, err := New(Params{Client: client, Builtin: builtin, Now: func() time.Time { return *clocks[i] }, Log: zerolog.New(logs[i])})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,12 +63,49 @@ func TestManySchedulersEnqueueEachFiringOnce(t *testing.T) {
 	}
 	sort.Strings(got)
 	var want []string
+	wantLogged := map[string]logged{}
 	for m := 1; m <= 5; m++ {
-		want = append(want, FiringID("sweep", time.Date(2026, 11, 28, 3, m, 0, 0, time.UTC)))
+		id := FiringID("sweep", time.Date(2026, 11, 28, 3, m, 0, 0, time.UTC))
+		want = append(want, id)
+		wantLogged[id] = logged{Enqueued: 1, Conflicts: 2}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("enqueued firings (-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff(wantLogged, loggedFirings(t, logs)); diff != "" {
+		t.Errorf("log lines by firing (-want +got):\n%s", diff)
+	}
+}
+
+// logged counts a firing's log lines across schedulers.
+type logged struct{ Enqueued, Conflicts int }
+
+func loggedFirings(t *testing.T, logs []*bytes.Buffer) map[string]logged {
+	t.Helper()
+	out := map[string]logged{}
+	for _, l := range logs {
+		sc := bufio.NewScanner(l)
+		for sc.Scan() {
+			var line struct {
+				Message string `json:"message"`
+				TaskID  string `json:"task_id"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+				t.Fatalf("log line %q: %v", sc.Text(), err)
+			}
+			n := out[line.TaskID]
+			switch line.Message {
+			case "periodic task enqueued":
+				n.Enqueued++
+			case "periodic task already enqueued by another scheduler":
+				n.Conflicts++
+			default:
+				t.Errorf("unexpected log line %s", sc.Text())
+			}
+			out[line.TaskID] = n
+		}
+	}
+	return out
 }
 
 func TestScheduleFileErrorsNameTheEntry(t *testing.T) {
@@ -117,7 +161,7 @@ func TestReloadKeepsLastGoodSchedule(t *testing.T) {
 // TestEntryOptions: a firing carries the entry's timeout and retries, not
 // asynq's 30 minutes and 25.
 func TestEntryOptions(t *testing.T) {
-	mr := miniredis.RunT(t)
+	mr, _ := testutil.Redis(t)
 	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
 	client := asynq.NewClient(redis)
 	defer client.Close()

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -188,17 +189,7 @@ func TestClientDuplicateOfCompletedTask(t *testing.T) {
 		t.Fatal("the task was not processed")
 	}
 	// The handler has returned; wait for asynq to mark the task completed.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		info, err := in.GetTaskInfo(first.Queue, first.TaskID)
-		if err == nil && info.State == asynq.TaskStateCompleted {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task not completed: %v, %v", info, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitTask(t, in, first.Queue, first.TaskID, asynq.TaskStateCompleted, 5*time.Second)
 
 	again, err := c.EnqueueMerge(t.Context(), mergePayload)
 	if err != nil {

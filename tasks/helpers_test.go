@@ -3,15 +3,11 @@ package tasks_test
 import (
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
-	"go.uber.org/goleak"
 
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
-
-// TestMain checks that no test leaves a server, client or Redis running.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // problems flattens every *ValidationError inside err, in order.
 func problems(err error) []tasks.ValidationError {
@@ -51,9 +47,9 @@ func ve(fieldProblem ...string) []tasks.ValidationError {
 // startRedis runs an in-process Redis whose TTLs count down, as asynq needs.
 func startRedis(t *testing.T) asynq.RedisClientOpt {
 	t.Helper()
-	m := miniredis.RunT(t)
-	m.ClockTTL(true)
-	return asynq.RedisClientOpt{Addr: m.Addr()}
+	mr, _ := testutil.Redis(t)
+	mr.ClockTTL(true)
+	return asynq.RedisClientOpt{Addr: mr.Addr()}
 }
 
 func newInspector(t *testing.T, r asynq.RedisConnOpt) *asynq.Inspector {

@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
-	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -56,9 +54,7 @@ func TestUserErasePayloadValidate(t *testing.T) {
 // each continuation slice is a task of its own.
 func TestUserEraseFiledTwiceIsOneTask(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	c := tasks.NewClient(asynq.RedisClientOpt{Addr: mr.Addr()})
-	defer c.Close()
+	c := newClient(t, startRedis(t))
 	p := tasks.UserErasePayload{RequestID: "gdpr-1", UserID: "u-1", FiledBy: "dpo-1", FiledAt: time.Now()}
 	again := p
 	again.BPMUser, again.FiledBy = "someone", "dpo-2"

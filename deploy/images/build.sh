@@ -32,12 +32,7 @@ cp "$here/lifecycle.Dockerfile" "$work/lifecycle/Dockerfile"
 build lifecycle "$work/lifecycle"
 
 # redis
-if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
-	say "redis-server is missing: installing Debian's redis-server package (apt-get)"
-	sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
-fi
+bash "$here/need-redis-server.sh" images
 mkdir -p "$work/redis/usr/bin" "$work/redis/data"
 # cp -L: the path is a symlink, and the binary picks its mode from its own name.
 cp -L /usr/bin/redis-server "$work/redis/usr/bin/redis-server"

@@ -3,7 +3,6 @@ package harness
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/lifecycle-worker/lifecycle/internal/sim"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
@@ -91,7 +91,8 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 }
 
 // StartProcess runs the lifecycle binary with args and env (added to a
-// minimal environment), killing it when the test ends.
+// minimal environment), killing it when the test ends, and logging its
+// output then if the test failed.
 func StartProcess(t testing.TB, env []string, args ...string) *Process {
 	t.Helper()
 	p := &Process{done: make(chan struct{})}
@@ -138,35 +139,12 @@ func (p *Process) Wait(d time.Duration) (int, bool) {
 	}
 }
 
-// WaitFor polls cond every 50 ms until it holds or d passes.
-func WaitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if cond() {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return cond()
-}
-
-// FreeAddr returns a loopback host:port that was free a moment ago.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // WorkerEnv is the environment of a worker process on redisURL, storing in
 // dir, with every upstream pointed at set, plus extra variables.
 func WorkerEnv(t testing.TB, redisURL, dir string, set *sim.Set, extra ...string) []string {
 	env := []string{
 		"LIFECYCLE_REDIS_URL=" + redisURL,
-		"LIFECYCLE_HTTP_ADDR=" + FreeAddr(t),
+		"LIFECYCLE_HTTP_ADDR=" + testutil.FreeAddr(t),
 		"LIFECYCLE_STORAGE=file://" + dir,
 	}
 	if set != nil {

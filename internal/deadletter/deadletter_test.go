@@ -9,15 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/redis/go-redis/v9"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
-	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
 // TestNoDeadLetterLostWithoutATrace lowers the keep limit to 5, dead-letters
@@ -26,14 +24,9 @@ import (
 // counted once, and that only copied ones are trimmed.
 func TestNoDeadLetterLostWithoutATrace(t *testing.T) {
 	ctx := context.Background()
-	mr := miniredis.RunT(t)
+	mr, rdb := testutil.Redis(t)
 	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	store, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Credentials{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, _ := testutil.FileStore(t)
 	client := asynq.NewClient(opt)
 	defer client.Close()
 	inspector := asynq.NewInspector(opt)
@@ -52,17 +45,12 @@ func TestNoDeadLetterLostWithoutATrace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		q, err := inspector.GetQueueInfo("photo")
-		if err == nil && q.Archived == 7 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tasks not dead-lettered: %+v %v", q, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var q *asynq.QueueInfo
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		var err error
+		q, err = inspector.GetQueueInfo("photo")
+		return err == nil && q.Archived == 7
+	}, "tasks not dead-lettered: %+v", testutil.Later(func() any { return q }))
 	srv.Shutdown()
 	crashed, err := client.Enqueue(asynq.NewTask("user:merge", []byte("not json")), asynq.Queue("merge"))
 	if err != nil {
@@ -118,7 +106,7 @@ func TestNoDeadLetterLostWithoutATrace(t *testing.T) {
 	if q, _ := inspector.GetQueueInfo("photo"); q.Archived != 5 {
 		t.Errorf("photo queue keeps %d dead letters, want 5", q.Archived)
 	}
-	if n := testutil.ToFloat64(counter.WithLabelValues("photo:delete", "photo")) + testutil.ToFloat64(counter.WithLabelValues("user:merge", "merge")); n != 8 {
+	if n := promtest.ToFloat64(counter.WithLabelValues("photo:delete", "photo")) + promtest.ToFloat64(counter.WithLabelValues("user:merge", "merge")); n != 8 {
 		t.Errorf("dead letters counted %v times, want 8", n)
 	}
 	if got := strings.Count(logs.String(), `"message":"task dead-lettered"`); got != 8 {

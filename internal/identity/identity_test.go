@@ -5,16 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
-	"github.com/redis/go-redis/v9"
+
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
 func TestMergesAndTombstones(t *testing.T) {
 	ctx := context.Background()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	_, rdb := testutil.Redis(t)
 	s := New(rdb)
 
 	for _, m := range [][2]string{{"g-1", "u-1"}, {"g-2", "u-1"}, {"g-0", "g-1"}, {"g-1", "u-1"}, {"u-1", "g-0"}} {

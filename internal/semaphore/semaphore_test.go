@@ -2,60 +2,29 @@ package semaphore
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// backends runs fn against miniredis and, when redis-server is installed,
-// against a real Redis on a unix socket: the scripts must behave the same on
-// both (miniredis is the zero-setup default, Redis is production).
+// backends runs fn against miniredis and against a real redis-server: the
+// scripts must behave the same on both (miniredis is what most tests use,
+// Redis is production).
 func backends(t *testing.T, fn func(t *testing.T, newClient func() redis.UniversalClient)) {
 	t.Run("miniredis", func(t *testing.T) {
-		mr := miniredis.RunT(t)
-		fn(t, func() redis.UniversalClient {
-			c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-			t.Cleanup(func() { c.Close() })
-			return c
-		})
+		mr, _ := testutil.Redis(t)
+		fn(t, func() redis.UniversalClient { return testutil.Client(t, mr.Addr()) })
 	})
 	t.Run("redis", func(t *testing.T) {
-		bin, err := exec.LookPath("redis-server")
-		if err != nil {
-			t.Skip("redis-server not installed")
-		}
-		sock := filepath.Join(t.TempDir(), "redis.sock")
-		cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		newClient := func() redis.UniversalClient {
-			c := redis.NewClient(&redis.Options{Network: "unix", Addr: sock})
-			t.Cleanup(func() { c.Close() })
-			return c
-		}
-		probe := newClient()
-		deadline := time.Now().Add(5 * time.Second)
-		for probe.Ping(context.Background()).Err() != nil {
-			if time.Now().After(deadline) {
-				t.Fatal("redis-server did not start")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		fn(t, newClient)
+		addr, _ := testutil.RealRedis(t)
+		fn(t, func() redis.UniversalClient { return testutil.Client(t, addr) })
 	})
 }
 
@@ -78,7 +47,7 @@ func TestNeverMoreThanLimit(t *testing.T) {
 						n := inside.Add(1)
 						for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 						}
-						time.Sleep(time.Millisecond)
+						time.Sleep(time.Millisecond) // the call the slot is for
 						inside.Add(-1)
 						release()
 						done.Add(1)
@@ -237,10 +206,33 @@ func TestLeaseIsRenewedWhileHeld(t *testing.T) {
 	})
 }
 
+// TestLostSlotIsNotRenewed: a holder whose lease ran out and was counted
+// out by another acquirer must not take its slot back when it renews, or
+// the limit would be exceeded.
+func TestLostSlotIsNotRenewed(t *testing.T) {
+	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+		ctx := context.Background()
+		const lease = 30 * time.Millisecond
+		rdb := newClient()
+		sem := New(newClient(), "bpm", 1, WithLease(lease))
+		release, err := sem.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		// What another acquirer's script does to an expired lease.
+		if err := rdb.Del(ctx, rkeys.Semaphore("bpm")).Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * lease) // renewals come due, and must find the slot gone
+		if n, err := rdb.Exists(ctx, rkeys.Semaphore("bpm")).Result(); err != nil || n != 0 {
+			t.Errorf("semaphore key exists = %d, %v after the slot was lost; want 0 (not renewed)", n, err)
+		}
+	})
+}
+
 func TestZeroLimit(t *testing.T) {
-	mr := miniredis.RunT(t)
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer c.Close()
+	_, c := testutil.Redis(t)
 	_, err := New(c, "x", 0).Acquire(context.Background())
 	if diff := cmp.Diff(ErrLimit.Error(), err.Error()); diff != "" {
 		t.Error(diff)

@@ -10,16 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
-	"go.uber.org/goleak"
 
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 	"github.com/lifecycle-worker/lifecycle/tasks/taskstest"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var (
 	photo = tasks.PhotoDeletePayload{System: tasks.SystemIBMBPM, UserID: "u-1", User: "jane.doe", RequestID: "r-1"}
@@ -33,9 +30,9 @@ type testBundle struct {
 
 func setup(t *testing.T) testBundle {
 	t.Helper()
-	m := miniredis.RunT(t)
-	m.ClockTTL(true)
-	r := asynq.RedisClientOpt{Addr: m.Addr()}
+	mr, _ := testutil.Redis(t)
+	mr.ClockTTL(true)
+	r := asynq.RedisClientOpt{Addr: mr.Addr()}
 	c := tasks.NewClient(r)
 	t.Cleanup(func() { _ = c.Close() })
 	return testBundle{redis: r, client: c}

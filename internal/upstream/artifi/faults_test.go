@@ -9,13 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
 	"github.com/lifecycle-worker/lifecycle/internal/sim/artifisim"
 	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
 )
 
@@ -50,6 +48,8 @@ func deleteWithRetry(ctx context.Context, c *artifi.Client, userID, photoID stri
 		if attempt == 200 {
 			return errclass.Retry, attempt, err
 		}
+		// The delay the upstream asked for is the behaviour under test,
+		// capped to keep 1,000 deletions short.
 		d, _ := errclass.Delay(err)
 		time.Sleep(min(d, 2*time.Millisecond))
 	}
@@ -83,7 +83,7 @@ func TestDeletionsUnderFaults(t *testing.T) {
 	srv := httptest.NewServer(wire.wrap(sim.Handler()))
 	defer srv.Close()
 
-	mr := miniredis.RunT(t)
+	mr, _ := testutil.Redis(t)
 	work := make(chan string)
 	var (
 		wg                          sync.WaitGroup
@@ -91,8 +91,7 @@ func TestDeletionsUnderFaults(t *testing.T) {
 	)
 	start := time.Now()
 	for range 2 { // two worker processes: own Redis client, semaphore, Artifi client
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		defer rdb.Close()
+		rdb := testutil.Client(t, mr.Addr())
 		sem := semaphore.New(rdb, artifi.System, limit, semaphore.WithPoll(time.Millisecond, 5*time.Millisecond))
 		c, err := artifi.New(artifi.Config{BaseURL: srv.URL, WebsiteID: websiteID, ClientKey: clientKey, Limiter: sem, MaxConns: limit})
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/sim/biginsim"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
 )
 
@@ -41,9 +42,7 @@ func setup(t *testing.T, opts biginsim.Options) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sim.Close() })
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
+	mr, rdb := testutil.Redis(t)
 	return &bundle{sim: sim, url: u, mr: mr, rdb: rdb}
 }
 

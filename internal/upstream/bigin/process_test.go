@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/sim/biginsim"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
 )
 
@@ -48,7 +47,9 @@ func TestThreeProcessesMintOneTokenPerExpiry(t *testing.T) {
 		processes  = 3
 		perProcess = 2000
 	)
-	redisAddr := startRedis(t)
+	// A real Redis: the token lock's script must hold across processes
+	// on what production runs.
+	redisAddr, _ := testutil.RealRedis(t)
 	sim := biginsim.New(biginsim.Options{TokenLifetime: lifetime})
 	simURL, err := sim.Start()
 	if err != nil {
@@ -168,43 +169,4 @@ func TestHelperProcess(t *testing.T) {
 	if len(fails) > 0 {
 		t.Fatalf("%d of %d calls failed, first: %v", len(fails), calls, fails[0])
 	}
-}
-
-// startRedis starts a throwaway redis-server on a free loopback port, or,
-// without the binary, serves miniredis over TCP (with TTLs on the wall clock).
-func startRedis(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Log("redis-server not found: using miniredis over TCP instead")
-		mr := miniredis.RunT(t)
-		mr.ClockTTL(true)
-		return mr.Addr()
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	for range 100 {
-		if rdb.Ping(context.Background()).Err() == nil {
-			return addr
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("redis-server on %s did not answer", addr)
-	return ""
 }

@@ -1,0 +1,21 @@
+package testutil
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// WaitTask waits until the task is in state want and returns its info; the
+// test fails after timeout with the state it was last seen in.
+func WaitTask(t testing.TB, in *asynq.Inspector, queue, id string, want asynq.TaskState, timeout time.Duration) *asynq.TaskInfo {
+	t.Helper()
+	var info *asynq.TaskInfo
+	var err error
+	Eventually(t, timeout, func() bool {
+		info, err = in.GetTaskInfo(queue, id)
+		return err == nil && info.State == want
+	}, "task %s not %s after %v: %+v %v", id, want, timeout, Later(func() any { return info }), Later(func() any { return err }))
+	return info
+}

@@ -1,0 +1,104 @@
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis starts an in-process Redis (miniredis) for the test and returns it,
+// for its clock and inspection helpers, with a client on it. Both close when
+// the test ends.
+func Redis(t testing.TB) (*miniredis.Miniredis, *redis.Client) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	return mr, Client(t, mr.Addr())
+}
+
+// Client returns a new client on addr, closed when the test ends: one per
+// simulated process when a test plays several.
+func Client(t testing.TB, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// RealRedis starts Debian's redis-server for the test on a free loopback
+// port, with nothing persisted, and returns its address and a client on it.
+// The server is killed when the test ends. It is for what miniredis may get
+// wrong (Lua scripts, TIME): a missing binary fails the test rather than
+// skipping it, so that those checks never silently stop running.
+func RealRedis(t testing.TB) (addr string, rdb *redis.Client) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/bin/redis-server"); err != nil {
+			t.Fatal("redis-server missing: run make test, which installs it")
+		}
+	}
+	// The port was free a moment ago; if another process took it since, the
+	// server exits at once and another port is tried.
+	var out bytes.Buffer
+	for range 3 {
+		addr = FreeAddr(t)
+		_, port, _ := net.SplitHostPort(addr)
+		out.Reset()
+		cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", t.TempDir())
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start redis-server: %v", err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		stop := func() { _ = cmd.Process.Kill(); <-exited }
+		if answers(addr, exited) {
+			t.Cleanup(stop)
+			return addr, Client(t, addr)
+		}
+		stop()
+	}
+	t.Fatalf("redis-server did not answer PING:\n%s", out.String())
+	return "", nil
+}
+
+// answers waits until the server on addr answers PING, or has exited, or
+// 10 s have passed.
+func answers(addr string, exited <-chan struct{}) bool {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
