@@ -277,15 +277,18 @@ func (ts *tokenSource) mint(ctx context.Context) (string, time.Duration, error) 
 	return "", 0, upstream.ClassifyStatus(e, resp, ts.now())
 }
 
-// invalidate drops tok, which Bigin has just rejected, from this process and
-// from Redis, unless another process has already replaced it there.
+// invalidate drops tok, which Bigin has just rejected, from Redis, unless
+// another process has already replaced it there, and then from this process.
+// In that order: a goroutine that misses the token here reads Redis, and
+// would otherwise find tok still there and bring it back for the others.
 func (ts *tokenSource) invalidate(ctx context.Context, tok string) error {
+	err := compareAndDelete.Run(ctx, ts.rdb, []string{ts.key}, tok).Err()
 	ts.mu.Lock()
 	if ts.cur == tok {
 		ts.cur = ""
 	}
 	ts.mu.Unlock()
-	if err := compareAndDelete.Run(ctx, ts.rdb, []string{ts.key}, tok).Err(); err != nil {
+	if err != nil {
 		return fmt.Errorf("bigin: drop rejected token: %w", err)
 	}
 	return nil
