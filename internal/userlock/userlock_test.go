@@ -64,12 +64,15 @@ func TestAllOrNothing(t *testing.T) {
 func TestCrashedOwnerFreesAfterLease(t *testing.T) {
 	ctx := context.Background()
 	l, mr := setup(t, 3*time.Second)
-	crashed, err := l.Acquire(ctx, "crashed", "u")
+	// The crashed process has its own connection to Redis, cut when it dies:
+	// no more renewals, no release.
+	conn := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	crashed, err := New(conn, 3*time.Second).Acquire(ctx, "crashed", "u")
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(crashed.stop) // the process died: no more renewals, no release
-	crashed.done.Wait()
+	conn.Close()
+	defer crashed.Release(ctx) // ends its keep-alive, whose calls now fail
 	if _, err := l.Acquire(ctx, "next", "u"); !errors.Is(err, ErrHeld) {
 		t.Fatalf("before the lease ran out: %v, want ErrHeld", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/lease"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream"
 )
@@ -38,8 +39,8 @@ const (
 )
 
 // compareAndDelete deletes a key only if it still holds the given value: used
-// to release the refresh lock (only by its holder) and to drop a token that
-// Bigin rejected (only if no other process has replaced it already).
+// to drop a token that Bigin rejected only if no other process has replaced
+// it already.
 //
 //	KEYS[1]: the key
 //	ARGV[1]: the value expected
@@ -58,15 +59,15 @@ type tokenSource struct {
 	accountsURL string
 	form        url.Values // holds the client secret and refresh token: never log it
 	key, lock   string
-	holder      string // this source's value in the lock, so only it releases it
+	holder      string // this source's owner name in the lock lease
 	lockTTL     time.Duration
 	poll        time.Duration
 	now         func() time.Time
 	log         zerolog.Logger
 
-	// slow serialises this process's trips to Redis and the token endpoint;
-	// a channel rather than a mutex so that waiting honours ctx.
-	slow chan struct{}
+	// refresh makes one trip to Redis and the token endpoint for all of
+	// this process's goroutines that miss the token at once.
+	refresh upstream.Flight[string]
 
 	mu      sync.Mutex
 	cur     string
@@ -106,7 +107,6 @@ func newTokenSource(p tokenParams) *tokenSource {
 		poll:    tokenPollDefault,
 		now:     p.now,
 		log:     p.log.With().Str("token", fp).Logger(),
-		slow:    make(chan struct{}, 1),
 	}
 }
 
@@ -142,13 +142,13 @@ func (ts *tokenSource) token(ctx context.Context) (string, error) {
 	if tok, ok := ts.local(); ok {
 		return tok, nil
 	}
-	select {
-	case ts.slow <- struct{}{}:
-		defer func() { <-ts.slow }()
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	if tok, ok := ts.local(); ok { // another goroutine fetched it meanwhile
+	return ts.refresh.Do(ctx, ts.shared)
+}
+
+// shared returns the token in Redis, else one minted by whichever process
+// takes the refresh lock.
+func (ts *tokenSource) shared(ctx context.Context) (string, error) {
+	if tok, ok := ts.local(); ok { // fetched by the flight that just ended
 		return tok, nil
 	}
 	for {
@@ -156,12 +156,12 @@ func (ts *tokenSource) token(ctx context.Context) (string, error) {
 		if err != nil || tok != "" {
 			return tok, err
 		}
-		won, err := ts.rdb.SetNX(ctx, ts.lock, ts.holder, ts.lockTTL).Result()
-		if err != nil {
-			return "", fmt.Errorf("bigin: token lock: %w", err)
+		l, err := lease.Acquire(ctx, ts.rdb, ts.holder, ts.lockTTL, ts.lock)
+		if err == nil {
+			return ts.refreshLocked(ctx, l)
 		}
-		if won {
-			return ts.refreshLocked(ctx)
+		if !errors.Is(err, lease.ErrHeld) {
+			return "", fmt.Errorf("bigin: token lock: %w", err)
 		}
 		// Another process is refreshing: wait for its token rather than
 		// minting a second one.
@@ -192,14 +192,17 @@ func (ts *tokenSource) fromRedis(ctx context.Context) (string, error) {
 	return tok, nil
 }
 
-// refreshLocked mints a token while holding the refresh lock, and releases it.
-func (ts *tokenSource) refreshLocked(ctx context.Context) (string, error) {
+// refreshLocked mints a token while holding the refresh lock, and releases
+// it. The lock's lease outlasts the one request a refresh makes, so it is not
+// checked for loss: a token minted after a loss is still good, merely a
+// second one.
+func (ts *tokenSource) refreshLocked(ctx context.Context, l *lease.Lease) (string, error) {
 	defer func() {
 		// Release even if ctx is done: the lock would otherwise block every
 		// process until it expires.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		_ = compareAndDelete.Run(rctx, ts.rdb, []string{ts.lock}, ts.holder).Err()
+		l.Release(rctx)
 	}()
 	// The previous holder may have stored a token between our read and our
 	// lock: re-read so that it is not minted twice.
@@ -274,15 +277,18 @@ func (ts *tokenSource) mint(ctx context.Context) (string, time.Duration, error) 
 	return "", 0, upstream.ClassifyStatus(e, resp, ts.now())
 }
 
-// invalidate drops tok, which Bigin has just rejected, from this process and
-// from Redis, unless another process has already replaced it there.
+// invalidate drops tok, which Bigin has just rejected, from Redis, unless
+// another process has already replaced it there, and then from this process.
+// In that order: a goroutine that misses the token here reads Redis, and
+// would otherwise find tok still there and bring it back for the others.
 func (ts *tokenSource) invalidate(ctx context.Context, tok string) error {
+	err := compareAndDelete.Run(ctx, ts.rdb, []string{ts.key}, tok).Err()
 	ts.mu.Lock()
 	if ts.cur == tok {
 		ts.cur = ""
 	}
 	ts.mu.Unlock()
-	if err := compareAndDelete.Run(ctx, ts.rdb, []string{ts.key}, tok).Err(); err != nil {
+	if err != nil {
 		return fmt.Errorf("bigin: drop rejected token: %w", err)
 	}
 	return nil

@@ -73,9 +73,9 @@ type Client struct {
 	now      func() time.Time
 	log      zerolog.Logger
 
-	// login serialises logins; a channel rather than a mutex so that
-	// waiting honours ctx.
-	login chan struct{}
+	// logins makes one login for all the goroutines that need a token at
+	// once.
+	logins upstream.Flight[string]
 
 	mu      sync.Mutex
 	csrf    string
@@ -97,7 +97,6 @@ func New(cfg Config) (*Client, error) {
 		limiter:  cfg.Limiter,
 		now:      cfg.Now,
 		log:      zerolog.Nop(),
-		login:    make(chan struct{}, 1),
 	}
 	if c.limiter == nil {
 		c.limiter = upstream.NoLimit{}
@@ -214,13 +213,12 @@ func (c *Client) token(ctx context.Context) (string, error) {
 	if tok, ok := c.current(); ok {
 		return tok, nil
 	}
-	select {
-	case c.login <- struct{}{}:
-		defer func() { <-c.login }()
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	if tok, ok := c.current(); ok { // another goroutine logged in meanwhile
+	return c.logins.Do(ctx, c.login)
+}
+
+// login logs in and keeps the CSRF token.
+func (c *Client) login(ctx context.Context) (string, error) {
+	if tok, ok := c.current(); ok { // fetched by the flight that just ended
 		return tok, nil
 	}
 	body, _ := json.Marshal(map[string]any{"refresh_groups": true, "requested_lifetime": int(CSRFLifetimeDefault / time.Second)})

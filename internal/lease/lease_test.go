@@ -1,0 +1,231 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// ttl is short so that the real Redis can let leases run out in the test.
+const ttl = 300 * time.Millisecond
+
+// backend is a Redis to run the scripts on, and a way to let time pass for
+// both the keep-alive (the wall clock) and Redis's expiries.
+type backend struct {
+	rdb    *redis.Client
+	elapse func(time.Duration)
+}
+
+// onEachRedis runs test on miniredis and on a real redis-server, whose Lua
+// interpreter is the one production runs; each test starts from an empty
+// database.
+func onEachRedis(t *testing.T, test func(t *testing.T, b backend)) {
+	t.Run("miniredis", func(t *testing.T) {
+		mr := miniredis.RunT(t)
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		test(t, backend{rdb: rdb, elapse: func(d time.Duration) {
+			const step = 50 * time.Millisecond
+			for ; d > 0; d -= step {
+				time.Sleep(min(d, step))
+				mr.FastForward(min(d, step))
+			}
+		}})
+	})
+	t.Run("redis-server", func(t *testing.T) {
+		test(t, backend{rdb: startRedisServer(t), elapse: time.Sleep})
+	})
+}
+
+// startRedisServer runs redis-server on a free loopback port for the test.
+func startRedisServer(t *testing.T) *redis.Client {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not on PATH: the lease scripts ran on miniredis only (install redis-server to run them on a real Redis)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--save", "", "--appendonly", "no", "--daemonize", "no")
+	cmd.Dir = t.TempDir()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
+	t.Cleanup(func() { rdb.Close() })
+	for deadline := time.Now().Add(5 * time.Second); rdb.Ping(t.Context()).Err() != nil; {
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on port %d did not answer", port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return rdb
+}
+
+// holders reads every key in the database and its owner.
+func holders(t *testing.T, rdb *redis.Client) map[string]string {
+	t.Helper()
+	keys, err := rdb.Keys(t.Context(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, k := range keys {
+		got[k] = rdb.Get(t.Context(), k).Val()
+	}
+	return got
+}
+
+// crash stops l's renewals without releasing it, as a dead process would.
+func crash(l *Lease) {
+	l.stop()
+	<-l.done
+}
+
+func TestAcquire(t *testing.T) {
+	type holding struct {
+		owner string
+		keys  []string
+	}
+	tests := []struct {
+		name     string
+		before   []holding     // taken by owners that then crash
+		elapse   time.Duration // passes before "me" acquires
+		keys     []string
+		want     *HeldError // Wait is checked apart
+		wantKeys map[string]string
+	}{
+		{name: "free", keys: []string{"a"},
+			wantKeys: map[string]string{"a": "me"}},
+		{name: "re-taken by its owner", before: []holding{{"me", []string{"a"}}}, keys: []string{"a"},
+			wantKeys: map[string]string{"a": "me"}},
+		{name: "held by another", before: []holding{{"other", []string{"a"}}}, keys: []string{"a"},
+			want: &HeldError{Key: "a", Holder: "other"}, wantKeys: map[string]string{"a": "other"}},
+		{name: "all or nothing", before: []holding{{"other", []string{"b"}}}, keys: []string{"c", "b", "a"},
+			want: &HeldError{Key: "b", Holder: "other"}, wantKeys: map[string]string{"b": "other"}},
+		{name: "first held key in sorted order", before: []holding{{"x", []string{"c"}}, {"y", []string{"b"}}}, keys: []string{"c", "b"},
+			want: &HeldError{Key: "b", Holder: "y"}, wantKeys: map[string]string{"b": "y", "c": "x"}},
+		{name: "several keys, each once", keys: []string{"c", "a", "c"},
+			wantKeys: map[string]string{"a": "me", "c": "me"}},
+		{name: "free once a crashed holder's lease ran out", before: []holding{{"other", []string{"a", "b"}}}, elapse: 2 * ttl, keys: []string{"a"},
+			wantKeys: map[string]string{"a": "me"}},
+	}
+	onEachRedis(t, func(t *testing.T, b backend) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ctx := t.Context()
+				if err := b.rdb.FlushDB(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+				for _, h := range tt.before {
+					l, err := Acquire(ctx, b.rdb, h.owner, ttl, h.keys...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					crash(l)
+				}
+				b.elapse(tt.elapse)
+				l, err := Acquire(ctx, b.rdb, "me", ttl, tt.keys...)
+				var got *HeldError
+				if err == nil {
+					defer crash(l) // keep its keys for the check below
+				} else if !errors.As(err, &got) || !errors.Is(err, ErrHeld) {
+					t.Fatalf("Acquire: %v, want nil or a *HeldError", err)
+				} else {
+					if got.Wait <= 0 || got.Wait > ttl {
+						t.Errorf("Wait %v, want within (0, %v]", got.Wait, ttl)
+					}
+					got.Wait = 0
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("held error (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tt.wantKeys, holders(t, b.rdb)); diff != "" {
+					t.Errorf("keys (-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
+}
+
+func TestRenewedPastLease(t *testing.T) {
+	onEachRedis(t, func(t *testing.T, b backend) {
+		l, err := Acquire(t.Context(), b.rdb, "me", ttl, "a", "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Release(context.Background())
+		b.elapse(4 * ttl)
+		if _, err := Acquire(t.Context(), b.rdb, "other", ttl, "b"); !errors.Is(err, ErrHeld) {
+			t.Errorf("a renewed lease was taken: %v", err)
+		}
+		if err := l.Err(); err != nil {
+			t.Errorf("Err of a renewed lease: %v", err)
+		}
+	})
+}
+
+// A lease whose key another owner took is lost, yet its other keys stay
+// held until Release, which deletes only what is still its own.
+func TestLostLease(t *testing.T) {
+	onEachRedis(t, func(t *testing.T, b backend) {
+		l, err := Acquire(t.Context(), b.rdb, "me", ttl, "a", "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Release(context.Background())
+		// "a" ran out while Redis was out of reach, and another took it.
+		if err := b.rdb.Set(t.Context(), "a", "other", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-l.Lost():
+		case <-time.After(2 * ttl):
+			t.Fatal("Lost not closed a lease after the takeover")
+		}
+		if err := l.Err(); !errors.Is(err, ErrLost) {
+			t.Errorf("Err: %v, want ErrLost", err)
+		}
+		b.elapse(2 * ttl)
+		if diff := cmp.Diff(map[string]string{"a": "other", "b": "me"}, holders(t, b.rdb)); diff != "" {
+			t.Errorf("keys before release (-want +got):\n%s", diff)
+		}
+		l.Release(t.Context())
+		l.Release(t.Context()) // twice is harmless
+		if diff := cmp.Diff(map[string]string{"a": "other"}, holders(t, b.rdb)); diff != "" {
+			t.Errorf("keys after release (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestRedisFailureNamesTheKey(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	defer rdb.Close()
+	mr.Close()
+	_, err := Acquire(t.Context(), rdb, "me", ttl, "b", "a")
+	var failed *KeyError
+	if !errors.As(err, &failed) || failed.Key != "a" {
+		t.Errorf("Acquire with Redis down: %v, want a *KeyError for a", err)
+	}
+}
