@@ -3,14 +3,12 @@ package lease
 import (
 	"context"
 	"errors"
-	"net"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
@@ -32,9 +30,7 @@ type backend struct {
 // database.
 func onEachRedis(t *testing.T, test func(t *testing.T, b backend)) {
 	t.Run("miniredis", func(t *testing.T) {
-		mr := miniredis.RunT(t)
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		t.Cleanup(func() { rdb.Close() })
+		mr, rdb := testutil.Redis(t)
 		test(t, backend{rdb: rdb, elapse: func(d time.Duration) {
 			const step = 50 * time.Millisecond
 			for ; d > 0; d -= step {
@@ -44,42 +40,9 @@ func onEachRedis(t *testing.T, test func(t *testing.T, b backend)) {
 		}})
 	})
 	t.Run("redis-server", func(t *testing.T) {
-		test(t, backend{rdb: startRedisServer(t), elapse: time.Sleep})
+		_, rdb := testutil.RealRedis(t)
+		test(t, backend{rdb: rdb, elapse: time.Sleep})
 	})
-}
-
-// startRedisServer runs redis-server on a free loopback port for the test.
-func startRedisServer(t *testing.T) *redis.Client {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not on PATH: the lease scripts ran on miniredis only (install redis-server to run them on a real Redis)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--save", "", "--appendonly", "no", "--daemonize", "no")
-	cmd.Dir = t.TempDir()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	rdb := redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
-	t.Cleanup(func() { rdb.Close() })
-	for deadline := time.Now().Add(5 * time.Second); rdb.Ping(t.Context()).Err() != nil; {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on port %d did not answer", port)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return rdb
 }
 
 // holders reads every key in the database and its owner.
