@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/lifecycle-worker/lifecycle/internal/lease"
 )
 
 // Defaults of the slices of an erasure.
@@ -54,16 +56,22 @@ func (e *Executor) RunSlice(ctx context.Context, r Request, n int) error {
 		return err
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
+	// A lost lock stops the slice at its next call (internal/lease's rule):
+	// another slice may hold the user now. The error is retried, and the
+	// retry finds the request done or taken over, or resumes it.
+	lctx, stop := lock.Context(ctx)
+	defer stop()
 	// Again under the lock: a newer slice may have run while we waited.
-	if idle, err := e.nothingToDo(ctx, r.ID, n); idle || err != nil {
+	if idle, err := e.nothingToDo(lctx, r.ID, n); idle || err != nil {
 		return err
 	}
 
 	next := n + 1
-	if err := e.Queue.Enqueue(ctx, r, next, cmp0(e.Watchdog, WatchdogDefault)); err != nil {
+	if err := e.Queue.Enqueue(lctx, r, next, cmp0(e.Watchdog, WatchdogDefault)); err != nil {
 		return fmt.Errorf("erasure %s: schedule slice %d: %w", r.ID, next, err)
 	}
-	out, err := e.Run(ctx, r, n, e.now().Add(cmp0(e.SliceBudget, SliceBudgetDefault)))
+	out, err := e.Run(lctx, r, n, e.now().Add(cmp0(e.SliceBudget, SliceBudgetDefault)))
+	err = lease.Cause(lctx, err)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		// Shutting down: the watchdog stays, in case this task is not

@@ -162,6 +162,35 @@ func (l *Lease) Err() error {
 	}
 }
 
+// Context returns a copy of parent that ends, with ErrLost as its cause, once
+// the lease is lost: work done under it stops at its next call instead of
+// racing the new holder. Call cancel when the work is done.
+func (l *Lease) Context(parent context.Context) (_ context.Context, cancel context.CancelFunc) {
+	ctx, cancelCause := context.WithCancelCause(parent)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-l.lost:
+			cancelCause(ErrLost)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		cancelCause(nil)
+		<-watched
+	}
+}
+
+// Cause is err, saying so if the lease was lost: ctx is one that Context
+// returned, and err is what the work under it returned.
+func Cause(ctx context.Context, err error) error {
+	if err != nil && errors.Is(context.Cause(ctx), ErrLost) && !errors.Is(err, ErrLost) {
+		return fmt.Errorf("%w: %w", ErrLost, err)
+	}
+	return err
+}
+
 // keepAlive renews every key each third of the lease, so that one renewal
 // may fail and the next still come in time. It keeps renewing the keys still held
 // after another is lost: the holder goes on until its next checkpoint, and

@@ -181,6 +181,34 @@ func TestLostLease(t *testing.T) {
 	})
 }
 
+// Work under a lease's Context stops when the lease is lost, and its error
+// says why; work whose lease is held is not disturbed.
+func TestContextEndsWhenTheLeaseIsLost(t *testing.T) {
+	onEachRedis(t, func(t *testing.T, b backend) {
+		l, err := Acquire(t.Context(), b.rdb, "me", ttl, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Release(context.Background())
+		ctx, cancel := l.Context(t.Context())
+		defer cancel()
+		if err := Cause(ctx, errors.New("a step failed")); errors.Is(err, ErrLost) {
+			t.Errorf("Cause while held = %v, want the error alone", err)
+		}
+		if err := b.rdb.Set(t.Context(), "a", "other", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * ttl):
+			t.Fatal("the context outlived the lease")
+		}
+		if err := Cause(ctx, ctx.Err()); !errors.Is(err, ErrLost) || !errors.Is(err, context.Canceled) {
+			t.Errorf("Cause after the loss = %v, want ErrLost and the work's own error", err)
+		}
+	})
+}
+
 func TestRedisFailureNamesTheKey(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})

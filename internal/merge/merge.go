@@ -27,6 +27,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
+	"github.com/lifecycle-worker/lifecycle/internal/lease"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
@@ -93,7 +94,15 @@ func (m *Merger) Merge(ctx context.Context, guestID, userID, owner string) error
 		return err
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
+	// A lost lock stops the merge at its next call (internal/lease's rule);
+	// the retry takes the lock again and resumes from the progress record.
+	lctx, stop := lock.Context(ctx)
+	defer stop()
+	return lease.Cause(lctx, m.mergeLocked(lctx, guestID, userID, log))
+}
 
+// mergeLocked does the merge under both users' locks.
+func (m *Merger) mergeLocked(ctx context.Context, guestID, userID string, log zerolog.Logger) error {
 	key := rkeys.MergeProgress(guestID)
 	progress, err := m.Redis.HGetAll(ctx, key).Result()
 	if err != nil {

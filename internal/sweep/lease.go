@@ -45,9 +45,8 @@ var errLeaseLost = errors.New("sweep: lock lost")
 
 // sweepLock is a held sweep lock, renewed in the background until released.
 type sweepLock struct {
-	lease   *lease.Lease
-	cancel  context.CancelCauseFunc
-	watched chan struct{} // closed when the loss watcher has ended
+	lease  *lease.Lease
+	cancel context.CancelFunc // ends the context acquire returned
 }
 
 // acquire takes the lock and returns a context that ends when the lock is
@@ -73,25 +72,15 @@ func acquire(ctx context.Context, rdb redis.UniversalClient, key, name string, t
 	if err != nil {
 		return nil, nil, fmt.Errorf("sweep: take lock: %w", err)
 	}
-	lctx, cancel := context.WithCancelCause(ctx)
-	sl := &sweepLock{lease: l, cancel: cancel, watched: make(chan struct{})}
-	go func() {
-		defer close(sl.watched)
-		select {
-		case <-l.Lost():
-			cancel(errLeaseLost)
-		case <-lctx.Done():
-		}
-	}()
-	return sl, lctx, nil
+	lctx, cancel := l.Context(ctx)
+	return &sweepLock{lease: l, cancel: cancel}, lctx, nil
 }
 
 // release stops renewing and frees the lock. The lock's key is deleted even
 // if ctx has ended, so that a cancelled sweep does not block the next one
 // for a lease.
 func (l *sweepLock) release(ctx context.Context) {
-	l.cancel(nil)
-	<-l.watched
+	l.cancel()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	l.lease.Release(ctx)

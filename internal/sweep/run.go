@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/lease"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
@@ -35,8 +36,8 @@ func (s *Sweeper) Sweep(ctx context.Context, id string, dryRun bool) (Report, er
 	}
 	defer l.release(ctx)
 	r, err := s.sweep(lctx, id, dryRun)
-	if cause := context.Cause(lctx); errors.Is(cause, errLeaseLost) && err != nil {
-		err = fmt.Errorf("%w: %w", cause, err)
+	if errors.Is(context.Cause(lctx), lease.ErrLost) && err != nil {
+		err = fmt.Errorf("%w: %w", errLeaseLost, err)
 	}
 	return r, err
 }
