@@ -23,6 +23,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/sim"
 	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
@@ -223,7 +224,7 @@ func (b *eraseBundle) checkErased(t *testing.T) erasure.Receipt {
 		t.Error("BPM avatar is not the default")
 	}
 
-	path := filepath.Join(b.dir, erasure.ReceiptKey(s.requestID))
+	path := filepath.Join(b.dir, skeys.Receipt(s.requestID))
 	out, code := b.cli(t, "receipt", "verify", path)
 	if code != 0 {
 		t.Errorf("receipt verify: status %d: %s", code, out)

@@ -20,6 +20,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/sim/artifisim"
 	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep/sweeptest"
@@ -71,7 +72,7 @@ func (w *sweepWorld) env(t *testing.T, extra ...string) []string {
 func (w *sweepWorld) report(t *testing.T, id string) sweep.Report {
 	t.Helper()
 	var rep sweep.Report
-	if err := json.Unmarshal([]byte(w.body(t, sweep.ReportKey(id))), &rep); err != nil {
+	if err := json.Unmarshal([]byte(w.body(t, skeys.SweepReport(id))), &rep); err != nil {
 		t.Fatalf("report of %s: %v", id, err)
 	}
 	return rep
@@ -185,7 +186,7 @@ func TestSweepPurgeAndRestore(t *testing.T) {
 	runTask(t, w.redis, task, worker)
 	var wantQ []string
 	for _, k := range orphans {
-		wantQ = append(wantQ, sweep.QuarantineKey("it-1", k))
+		wantQ = append(wantQ, skeys.Quarantined("it-1", k))
 	}
 	gotAll := testutil.Keys(t, w.store, "")
 	if diff := cmp.Diff(live, without(gotAll, "quarantine/", "sweeps/")); diff != "" {

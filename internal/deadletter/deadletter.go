@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 )
 
 // KeepDefault is below asynq's hard-coded 10,000 so that we trim, after
@@ -71,11 +72,6 @@ func NewRecord(t *asynq.TaskInfo, now time.Time) Record {
 		r.PayloadRaw = t.Payload
 	}
 	return r
-}
-
-// Key is where a dead letter's copy is stored.
-func Key(t *asynq.TaskInfo) string {
-	return fmt.Sprintf("dead-letters/%s/%s-%d.json", t.Queue, t.ID, t.LastFailedAt.Unix())
 }
 
 // Archiver copies dead letters to storage. Build it directly.
@@ -143,7 +139,8 @@ func (a *Archiver) copyQueue(ctx context.Context, queue string) (int, error) {
 			if err != nil {
 				return copied, err
 			}
-			if err := a.Store.Put(ctx, Key(t), bytes.NewReader(b), int64(len(b))); err != nil {
+			copyKey := skeys.DeadLetter(t.Queue, t.ID, t.LastFailedAt)
+			if err := a.Store.Put(ctx, copyKey, bytes.NewReader(b), int64(len(b))); err != nil {
 				return copied, fmt.Errorf("deadletter: store copy of %s: %w", t.ID, err)
 			}
 			// NX: of two runs that copied the same dead letter at once, only
@@ -159,7 +156,7 @@ func (a *Archiver) copyQueue(ctx context.Context, queue string) (int, error) {
 			a.DeadLetters.WithLabelValues(t.Type, t.Queue).Inc()
 			a.Log.Error().Str("task_id", t.ID).Str("type", t.Type).Str("queue", t.Queue).
 				Int("retried", t.Retried).Time("failed_at", t.LastFailedAt).Str("error", t.LastErr).
-				Str("copy", Key(t)).Msg("task dead-lettered")
+				Str("copy", copyKey).Msg("task dead-lettered")
 		}
 		if len(infos) < pageSize {
 			return copied, nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
@@ -193,7 +194,7 @@ func put(t *testing.T, st storage.Store, k string) {
 
 func (b *bundle) receipt(t *testing.T) (Receipt, []byte) {
 	t.Helper()
-	rc, err := b.store.Get(context.Background(), ReceiptKey(b.req.ID))
+	rc, err := b.store.Get(context.Background(), skeys.Receipt(b.req.ID))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream"
 )
 
@@ -53,9 +54,6 @@ type Plan struct {
 	Steps []Step   `json:"steps"`
 }
 
-// UserPrefix is where our storage keeps an id's objects.
-func UserPrefix(id string) string { return "users/" + id + "/" }
-
 // plan builds the plan of r. Listing Artifi photos is the only upstream call;
 // a failure there fails planning as a whole (retried), since an erasure must
 // not proceed on a partial list.
@@ -76,7 +74,7 @@ func (e *Executor) plan(ctx context.Context, r Request) (Plan, error) {
 			}
 			p.Steps = append(p.Steps, Step{Key: "artifi:designs:" + id, System: SystemArtifi, Kind: KindArtifiDesigns, Owner: id})
 		}
-		p.Steps = append(p.Steps, Step{Key: "storage:" + UserPrefix(id), System: SystemStorage, Kind: KindStoragePrefix, Owner: id, Target: UserPrefix(id)})
+		p.Steps = append(p.Steps, Step{Key: "storage:" + skeys.UserPrefix(id), System: SystemStorage, Kind: KindStoragePrefix, Owner: id, Target: skeys.UserPrefix(id)})
 	}
 	// Steps of systems not configured on this worker are planned anyway:
 	// they fail as "not configured", so the request cannot finish claiming an

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 )
 
 // ReceiptVersion is the version of the receipt format.
@@ -107,7 +109,7 @@ func buildReceipt(rec Record, plan Plan, done map[string]StepResult, joined []st
 func verificationChecks(r Request, plan Plan) []string {
 	var out []string
 	for _, id := range plan.IDs {
-		out = append(out, "artifi: no photos listed for "+id, "storage: nothing under "+UserPrefix(id))
+		out = append(out, "artifi: no photos listed for "+id, "storage: nothing under "+skeys.UserPrefix(id))
 	}
 	for _, b := range r.Bigin {
 		out = append(out, "bigin: no photo on "+b.Module+":"+b.RecordID)
@@ -205,7 +207,7 @@ func (e *Executor) finish(ctx context.Context, r Request, plan Plan, st State) e
 	if err != nil {
 		return err
 	}
-	if err := e.Objects.Put(ctx, ReceiptKey(r.ID), bytes.NewReader(doc), int64(len(doc))); err != nil {
+	if err := e.Objects.Put(ctx, skeys.Receipt(r.ID), bytes.NewReader(doc), int64(len(doc))); err != nil {
 		return fmt.Errorf("erasure %s: write receipt: %w", r.ID, err)
 	}
 	// A request that joined this one gets a receipt of its own: the same
@@ -222,7 +224,7 @@ func (e *Executor) finish(ctx context.Context, r Request, plan Plan, st State) e
 		if err != nil {
 			return err
 		}
-		if err := e.Objects.Put(ctx, ReceiptKey(j), bytes.NewReader(jdoc), int64(len(jdoc))); err != nil {
+		if err := e.Objects.Put(ctx, skeys.Receipt(j), bytes.NewReader(jdoc), int64(len(jdoc))); err != nil {
 			return fmt.Errorf("erasure %s: write receipt of joined %s: %w", r.ID, j, err)
 		}
 	}
@@ -233,6 +235,6 @@ func (e *Executor) finish(ctx context.Context, r Request, plan Plan, st State) e
 	if err := e.Store.close(ctx, r, rec.Joined); err != nil {
 		return err
 	}
-	e.Log.Info().Str("request_id", r.ID).Int("steps", len(plan.Steps)).Str("receipt", ReceiptKey(r.ID)).Msg("erasure done")
+	e.Log.Info().Str("request_id", r.ID).Int("steps", len(plan.Steps)).Str("receipt", skeys.Receipt(r.ID)).Msg("erasure done")
 	return nil
 }

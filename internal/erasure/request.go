@@ -114,6 +114,3 @@ func DaysLeft(due, now time.Time) int {
 	}
 	return days
 }
-
-// ReceiptKey is where the receipt of a request is stored.
-func ReceiptKey(requestID string) string { return "receipts/" + requestID + ".json" }

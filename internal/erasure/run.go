@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
@@ -471,14 +472,14 @@ func (e *Executor) verify(ctx context.Context, r Request, plan Plan) ([]string, 
 			}
 		}
 		n := 0
-		for _, err := range e.Objects.List(ctx, UserPrefix(id), "") {
+		for _, err := range e.Objects.List(ctx, skeys.UserPrefix(id), "") {
 			if err != nil {
 				return nil, err
 			}
 			n++
 		}
 		if n > 0 {
-			remains = append(remains, fmt.Sprintf("storage: %d objects under %s", n, UserPrefix(id)))
+			remains = append(remains, fmt.Sprintf("storage: %d objects under %s", n, skeys.UserPrefix(id)))
 		}
 	}
 	if e.Bigin != nil {

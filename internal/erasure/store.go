@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 )
 
 // ErrNotFound means no request has that id.
@@ -126,7 +127,7 @@ func (s *Store) Get(ctx context.Context, id string) (Record, error) {
 	rec.DaysLeft = DaysLeft(rec.DueAt, s.Now())
 	rec.AtRisk = rec.State.Status.Open() && (rec.DaysLeft < AtRiskDays || rec.State.Status == StatusFailed)
 	if rec.State.Status == StatusDone {
-		rec.ReceiptKey = ReceiptKey(id)
+		rec.ReceiptKey = skeys.Receipt(id)
 	}
 	return rec, nil
 }

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -29,6 +28,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/lease"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
@@ -177,7 +177,7 @@ func (m *Merger) mergeArtifi(ctx context.Context, guestID, userID, key string, c
 // moveAssets moves every object under the guest's prefix to the user's,
 // resuming after the last checkpointed key.
 func (m *Merger) moveAssets(ctx context.Context, guestID, userID, key, after, movedSoFar string) (int, error) {
-	from, to := "users/"+guestID+"/", "users/"+userID+"/"
+	from := skeys.UserPrefix(guestID)
 	moved, _ := strconv.Atoi(movedSoFar)
 	sinceCheckpoint := 0
 	checkpoint := func(last string) error {
@@ -189,7 +189,11 @@ func (m *Merger) moveAssets(ctx context.Context, guestID, userID, key, after, mo
 		if err != nil {
 			return moved, err
 		}
-		if err := m.Store.Move(ctx, obj.Key, to+strings.TrimPrefix(obj.Key, from)); err != nil {
+		to, ok := skeys.ChangeOwner(obj.Key, guestID, userID)
+		if !ok { // a store that lists outside the prefix must not scatter objects
+			return moved, fmt.Errorf("merge: listing %s returned %q", from, obj.Key)
+		}
+		if err := m.Store.Move(ctx, obj.Key, to); err != nil {
 			return moved, err
 		}
 		moved++

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 )
 
@@ -79,7 +80,7 @@ func (s *Sweeper) purgeOne(ctx context.Context, id string, dryRun bool) (n, byte
 		batch = batch[:0]
 		return nil
 	}
-	for o, err := range s.p.Store.List(ctx, QuarantinePrefix+id+"/", "") {
+	for o, err := range s.p.Store.List(ctx, skeys.QuarantinePrefix(id), "") {
 		if err != nil {
 			return n, bytes, fmt.Errorf("sweep %s: purge: list: %w", id, err)
 		}

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"strings"
 	"time"
 
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 )
 
@@ -30,7 +30,7 @@ const (
 	StatusPurged = "purged"
 )
 
-// Report is what one sweep did, stored at ReportKey and shown by
+// Report is what one sweep did, stored at skeys.SweepReport and shown by
 // `lifecycle sweep list|show`.
 type Report struct {
 	SweepID    string    `json:"sweep_id"`
@@ -104,7 +104,7 @@ func (s *Sweeper) putJSON(ctx context.Context, key string, v any) error {
 }
 
 func (s *Sweeper) writeReport(ctx context.Context, r Report) error {
-	if err := s.putJSON(ctx, ReportKey(r.SweepID), r); err != nil {
+	if err := s.putJSON(ctx, skeys.SweepReport(r.SweepID), r); err != nil {
 		return fmt.Errorf("sweep %s: write report: %w", r.SweepID, err)
 	}
 	return nil
@@ -116,7 +116,7 @@ var ErrNoReport = errors.New("sweep: no report")
 
 // Report reads the report of sweep id.
 func (s *Sweeper) Report(ctx context.Context, id string) (Report, error) {
-	rc, err := s.p.Store.Get(ctx, ReportKey(id))
+	rc, err := s.p.Store.Get(ctx, skeys.SweepReport(id))
 	if errors.Is(err, storage.ErrNotFound) {
 		return Report{}, fmt.Errorf("%w for sweep %q", ErrNoReport, id)
 	}
@@ -134,13 +134,13 @@ func (s *Sweeper) Report(ctx context.Context, id string) (Report, error) {
 // Reports yields every stored report, in sweep id order.
 func (s *Sweeper) Reports(ctx context.Context) iter.Seq2[Report, error] {
 	return func(yield func(Report, error) bool) {
-		for o, err := range s.p.Store.List(ctx, SweepsPrefix, "") {
+		for o, err := range s.p.Store.List(ctx, skeys.Sweeps(), "") {
 			if err != nil {
 				yield(Report{}, err)
 				return
 			}
-			id, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, SweepsPrefix), "/report.json")
-			if !ok || strings.Contains(id, "/") {
+			id, ok := skeys.SweepIDOfReport(o.Key)
+			if !ok {
 				continue
 			}
 			r, err := s.Report(ctx, id)
@@ -168,14 +168,14 @@ func (s *Sweeper) writePart(ctx context.Context, id string, part int, entries []
 			return err
 		}
 	}
-	if err := s.p.Store.Put(ctx, manifestKey(id, part), bytes.NewReader(b.Bytes()), int64(b.Len())); err != nil {
+	if err := s.p.Store.Put(ctx, skeys.SweepManifestPart(id, part), bytes.NewReader(b.Bytes()), int64(b.Len())); err != nil {
 		return fmt.Errorf("sweep %s: write manifest part %d: %w", id, part, err)
 	}
 	return nil
 }
 
 func (s *Sweeper) readPart(ctx context.Context, id string, part int) ([]Entry, error) {
-	rc, err := s.p.Store.Get(ctx, manifestKey(id, part))
+	rc, err := s.p.Store.Get(ctx, skeys.SweepManifestPart(id, part))
 	if err != nil {
 		return nil, fmt.Errorf("sweep %s: read manifest part %d: %w", id, part, err)
 	}
@@ -199,13 +199,13 @@ func (s *Sweeper) readPart(ctx context.Context, id string, part int) ([]Entry, e
 // Manifest yields every entry of sweep id's manifest, part by part.
 func (s *Sweeper) Manifest(ctx context.Context, id string) iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
-		for o, err := range s.p.Store.List(ctx, manifestPrefix(id), "") {
+		for o, err := range s.p.Store.List(ctx, skeys.SweepManifest(id), "") {
 			if err != nil {
 				yield(Entry{}, err)
 				return
 			}
-			var part int
-			if _, err := fmt.Sscanf(strings.TrimPrefix(o.Key, manifestPrefix(id)), "%06d.jsonl", &part); err != nil {
+			part, ok := skeys.ManifestPartOf(id, o.Key)
+			if !ok {
 				continue
 			}
 			entries, err := s.readPart(ctx, id, part)

@@ -10,6 +10,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/lease"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
@@ -142,7 +143,7 @@ func (s *Sweeper) mark(ctx context.Context, st *runState) error {
 		return s.saveState(ctx, st)
 	}
 	last := st.After
-	for o, err := range s.p.Store.List(ctx, UsersPrefix, st.After) {
+	for o, err := range s.p.Store.List(ctx, skeys.Users(), st.After) {
 		if err != nil {
 			return fmt.Errorf("sweep %s: list: %w", st.SweepID, err)
 		}
@@ -160,7 +161,7 @@ func (s *Sweeper) mark(ctx context.Context, st *runState) error {
 		default:
 			r.Candidates[reason]++
 			r.CandidateBytes[reason] += o.Size
-			buf = append(buf, Entry{Key: o.Key, To: QuarantineKey(st.SweepID, o.Key), Reason: reason, Size: o.Size, Modified: o.Modified.UTC()})
+			buf = append(buf, Entry{Key: o.Key, To: skeys.Quarantined(st.SweepID, o.Key), Reason: reason, Size: o.Size, Modified: o.Modified.UTC()})
 		}
 		// The wall clock, not Params.Now: this is about work lost, not ages.
 		if since++; len(buf) >= s.p.PartSize || since >= s.p.Checkpoint || time.Since(lastCheckpoint) >= s.p.CheckpointInterval {
@@ -208,7 +209,7 @@ func (s *Sweeper) classifyOwner(ctx context.Context, id string, now time.Time) (
 		return o, nil
 	}
 	if strings.HasPrefix(id, s.p.GuestPrefix) {
-		newest, err := s.newest(ctx, UsersPrefix+id+"/")
+		newest, err := s.newest(ctx, skeys.UserPrefix(id))
 		if err != nil {
 			return o, err
 		}
@@ -237,7 +238,7 @@ func (s *Sweeper) newest(ctx context.Context, prefix string) (time.Time, error) 
 
 // classify returns why o is an orphan, fresh, or "" if it is owned.
 func (s *Sweeper) classify(ctx context.Context, cur *owner, o storage.Object, now time.Time) (Reason, error) {
-	id := ownerOf(o.Key)
+	id := skeys.OwnerOf(o.Key)
 	if id == "" {
 		return "", nil
 	}
@@ -254,7 +255,7 @@ func (s *Sweeper) classify(ctx context.Context, cur *owner, o storage.Object, no
 	if cur.reason != "" || cur.merging {
 		return cur.reason, nil
 	}
-	photo, ok := PhotoID(o.Key)
+	photo, ok := skeys.PhotoID(o.Key)
 	if !ok || s.p.Photos == nil {
 		return "", nil
 	}
@@ -288,8 +289,8 @@ func (s *Sweeper) quarantine(ctx context.Context, st *runState) error {
 		}
 		// A retried part is counted afresh: its counts were not saved.
 		for i := 0; i < len(entries); {
-			j, id := i, ownerOf(entries[i].Key)
-			for j < len(entries) && ownerOf(entries[j].Key) == id {
+			j, id := i, skeys.OwnerOf(entries[i].Key)
+			for j < len(entries) && skeys.OwnerOf(entries[j].Key) == id {
 				j++
 			}
 			if err := s.quarantineOwner(ctx, st, id, entries[i:j], now); err != nil {

@@ -14,12 +14,10 @@
 //
 // # Layout in storage
 //
-//	users/{userId}/...                          what is swept
-//	users/{userId}/photos/{photoId}.{ext}       an Artifi photo: photoId is the
-//	                                            name up to its first dot
-//	quarantine/{sweepId}/users/{userId}/...     quarantined objects
-//	sweeps/{sweepId}/report.json                the report (Report)
-//	sweeps/{sweepId}/manifest/{part}.jsonl      candidates, one JSON line each
+// Every path is named in skeys: what is swept (skeys.Users), Artifi photos
+// (skeys.PhotoID), the quarantine (skeys.Quarantined), the report
+// (skeys.SweepReport) and the manifest of candidates, one JSON line each
+// (skeys.SweepManifestPart).
 //
 // # Owners
 //
@@ -48,7 +46,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -73,13 +70,6 @@ const (
 	// is slow (Artifi answering each user's photos slowly), where
 	// CheckpointDefault objects could take minutes.
 	CheckpointIntervalDefault = 5 * time.Second
-)
-
-// Storage prefixes.
-const (
-	UsersPrefix      = "users/"
-	QuarantinePrefix = "quarantine/"
-	SweepsPrefix     = "sweeps/"
 )
 
 // Reason is why an object is an orphan.
@@ -203,48 +193,6 @@ func cmpOr(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-// QuarantineKey is where key goes when sweep id quarantines it.
-func QuarantineKey(id, key string) string { return QuarantinePrefix + id + "/" + key }
-
-// ReportKey is where a sweep's report is stored.
-func ReportKey(id string) string { return SweepsPrefix + id + "/report.json" }
-
-func manifestPrefix(id string) string { return SweepsPrefix + id + "/manifest/" }
-
-func manifestKey(id string, part int) string {
-	return fmt.Sprintf("%s%06d.jsonl", manifestPrefix(id), part)
-}
-
-// ownerOf returns the user id of a key under users/, or "" for a key that
-// has none (users/x): such a key is never swept, as we do not know whose it is.
-func ownerOf(key string) string {
-	rest, ok := strings.CutPrefix(key, UsersPrefix)
-	if !ok {
-		return ""
-	}
-	id, _, ok := strings.Cut(rest, "/")
-	if !ok {
-		return ""
-	}
-	return id
-}
-
-// PhotoID returns the Artifi photo id of key when key follows the photo
-// convention users/{userId}/photos/{photoId}.{ext} (photoId: the name up to
-// its first dot, not empty), and false for any other object.
-func PhotoID(key string) (string, bool) {
-	owner := ownerOf(key)
-	if owner == "" {
-		return "", false
-	}
-	name, ok := strings.CutPrefix(key, UsersPrefix+owner+"/photos/")
-	if !ok || strings.Contains(name, "/") {
-		return "", false
-	}
-	id, _, _ := strings.Cut(name, ".")
-	return id, id != ""
 }
 
 // runState is the checkpoint of the sweep in progress, kept in Redis.

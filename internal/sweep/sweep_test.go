@@ -18,6 +18,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/merge"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep/sweeptest"
@@ -157,7 +158,7 @@ func userKeys(keys []string) []string {
 func quarantined(id string, keys []string) []string {
 	var out []string
 	for _, k := range keys {
-		out = append(out, sweep.QuarantineKey(id, k))
+		out = append(out, skeys.Quarantined(id, k))
 	}
 	return out
 }
@@ -429,29 +430,6 @@ func TestSweepLeavesUsersBeingMerged(t *testing.T) {
 	}
 	if keys := sweeptest.Keys(t, b.store, "users/guest-3/"); len(keys) != 1 {
 		t.Errorf("guest-3 keys %v, want its object kept", keys)
-	}
-}
-
-func TestPhotoID(t *testing.T) {
-	tests := []struct {
-		key    string
-		want   string
-		wantOK bool
-	}{
-		{"users/u-1/photos/123.jpg", "123", true},
-		{"users/u-1/photos/123", "123", true},
-		{"users/u-1/photos/123.tar.gz", "123", true},
-		{"users/u-1/photos/.jpg", "", false},
-		{"users/u-1/photos/sub/123.jpg", "", false},
-		{"users/u-1/designs/123.jpg", "", false},
-		{"users/photos/123.jpg", "", false},
-		{"receipts/u-1/photos/1.jpg", "", false},
-	}
-	for _, tt := range tests {
-		got, ok := sweep.PhotoID(tt.key)
-		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("PhotoID(%q) = %q, %v; want %q, %v", tt.key, got, ok, tt.want, tt.wantOK)
-		}
 	}
 }
 
