@@ -92,6 +92,45 @@ func answers(addr string, exited <-chan struct{}) bool {
 	return false
 }
 
+// Backend is a Redis to run a test on: see OnEachRedis.
+type Backend struct {
+	Addr   string
+	Client *redis.Client
+	// Mini is the in-process server, for its clock; nil on redis-server.
+	Mini *miniredis.Miniredis
+}
+
+// OnEachRedis runs test as two subtests, on miniredis and on a real
+// redis-server, whose Lua interpreter and clock are production's: code that
+// runs scripts or relies on expiries must behave the same on both.
+func OnEachRedis(t *testing.T, test func(t *testing.T, b Backend)) {
+	t.Run("miniredis", func(t *testing.T) {
+		mr, rdb := Redis(t)
+		test(t, Backend{Addr: mr.Addr(), Client: rdb, Mini: mr})
+	})
+	t.Run("redis-server", func(t *testing.T) {
+		addr, rdb := RealRedis(t)
+		test(t, Backend{Addr: addr, Client: rdb})
+	})
+}
+
+// Elapse lets d pass both on Redis's clock, for expiries, and on the wall
+// clock, for goroutines that tick on it (a lease's keep-alive). Time passing
+// is what a test of expiries is about, so this sleeps: on redis-server for
+// d, and on miniredis, whose clock stands still, in steps that move its
+// clock along.
+func (b Backend) Elapse(d time.Duration) {
+	if b.Mini == nil {
+		time.Sleep(d)
+		return
+	}
+	const step = 50 * time.Millisecond
+	for ; d > 0; d -= step {
+		time.Sleep(min(d, step))
+		b.Mini.FastForward(min(d, step))
+	}
+}
+
 // FreeAddr returns a loopback host:port that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
