@@ -80,7 +80,7 @@ func TestAcquire(t *testing.T) {
 					}
 					crash(l)
 				}
-				b.Elapse(tt.elapse)
+				b.FastForward(tt.elapse)
 				l, err := Acquire(ctx, b.Client, "me", ttl, tt.keys...)
 				var got *HeldError
 				if err == nil {
@@ -111,7 +111,7 @@ func TestRenewedPastLease(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Release(context.Background())
-		b.Elapse(4 * ttl)
+		b.Outlive(t, "b", ttl, 4*ttl)
 		if _, err := Acquire(t.Context(), b.Client, "other", ttl, "b"); !errors.Is(err, ErrHeld) {
 			t.Errorf("a renewed lease was taken: %v", err)
 		}
@@ -142,7 +142,7 @@ func TestLostLease(t *testing.T) {
 		if err := l.Err(); !errors.Is(err, ErrLost) {
 			t.Errorf("Err: %v, want ErrLost", err)
 		}
-		b.Elapse(2 * ttl)
+		b.Outlive(t, "b", ttl, 2*ttl)
 		if diff := cmp.Diff(map[string]string{"a": "other", "b": "me"}, holders(t, b.Client)); diff != "" {
 			t.Errorf("keys before release (-want +got):\n%s", diff)
 		}

@@ -114,20 +114,33 @@ func OnEachRedis(t *testing.T, test func(t *testing.T, b Backend)) {
 	})
 }
 
-// Elapse lets d pass both on Redis's clock, for expiries, and on the wall
-// clock, for goroutines that tick on it (a lease's keep-alive). Time passing
-// is what a test of expiries is about, so this sleeps: on redis-server for
-// d, and on miniredis, whose clock stands still, in steps that move its
-// clock along.
-func (b Backend) Elapse(d time.Duration) {
+// FastForward moves Redis's clock on by d, for keys that nothing renews: at
+// once on miniredis; on redis-server, whose clock is the wall clock, by
+// sleeping, since time passing is then the scenario.
+func (b Backend) FastForward(d time.Duration) {
 	if b.Mini == nil {
 		time.Sleep(d)
 		return
 	}
-	const step = 50 * time.Millisecond
-	for ; d > 0; d -= step {
-		time.Sleep(min(d, step))
+	b.Mini.FastForward(d)
+}
+
+// Outlive lets d pass on Redis's clock while a keep-alive renews key, held
+// for lease. On miniredis the clock moves two thirds of a lease at a time,
+// each step once the keep-alive has renewed the key (its time to live is a
+// whole lease again): the test waits for renewals, never for a fixed time,
+// and a keep-alive slow to be scheduled cannot let the key run out. On
+// redis-server it sleeps for d, as FastForward does.
+func (b Backend) Outlive(t testing.TB, key string, lease, d time.Duration) {
+	t.Helper()
+	if b.Mini == nil {
+		time.Sleep(d)
+		return
+	}
+	for step := 2 * lease / 3; d > 0; d -= step {
 		b.Mini.FastForward(min(d, step))
+		Eventually(t, 2*lease, func() bool { return b.Mini.TTL(key) == lease },
+			"%s not renewed: time to live %v", key, Later(func() any { return b.Mini.TTL(key) }))
 	}
 }
 
