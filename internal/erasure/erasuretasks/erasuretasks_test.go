@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -45,7 +45,7 @@ func TestCheckNamesEveryField(t *testing.T) {
 
 func TestQueue(t *testing.T) {
 	ctx := context.Background()
-	mr := miniredis.RunT(t)
+	mr, _ := testutil.Redis(t)
 	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
 	client := tasks.NewClient(opt)
 	defer client.Close()
