@@ -5,17 +5,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
 // TestBuiltinFirings pins what each built-in entry enqueues, as asynq
 // stores it: the entries take their numbers from the tasks policies, and a
 // change there must not change a firing by accident.
 func TestBuiltinFirings(t *testing.T) {
-	mr := miniredis.RunT(t)
+	mr, _ := testutil.Redis(t)
 	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
 	client := asynq.NewClient(redis)
 	defer client.Close()
