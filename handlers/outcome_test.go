@@ -34,8 +34,7 @@ func logLines(logs *testutil.Buffer) []map[string]any {
 // and checks what an operator would see: the task's state in the queue and
 // the one outcome line in the log.
 func TestOutcomes(t *testing.T) {
-	mr, _ := testutil.Redis(t)
-	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
+	redis := testutil.AsynqRedis(t)
 	reg := metrics.New(nil)
 	logs := &testutil.Buffer{}
 	log := zerolog.New(logs)
@@ -95,8 +94,7 @@ func TestOutcomes(t *testing.T) {
 		"exhausted": {"archived", 0, "dead_lettered", "retry"},
 		"panics":    {"retry", 1, "retried", "retry"},
 	}
-	inspector := asynq.NewInspector(redis)
-	defer inspector.Close()
+	inspector := testutil.Inspector(t, redis)
 	got := map[string]seen{}
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		for _, l := range logLines(logs) {

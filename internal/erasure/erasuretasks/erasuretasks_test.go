@@ -45,12 +45,10 @@ func TestCheckNamesEveryField(t *testing.T) {
 
 func TestQueue(t *testing.T) {
 	ctx := context.Background()
-	mr, _ := testutil.Redis(t)
-	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
+	opt := testutil.AsynqRedis(t)
 	client := tasks.NewClient(opt)
 	defer client.Close()
-	in := asynq.NewInspector(opt)
-	defer in.Close()
+	in := testutil.Inspector(t, opt)
 	q := erasuretasks.NewQueue(client, in)
 	r := erasure.Request{ID: "req-1", UserID: "u-1", FiledBy: "dpo-7", FiledAt: filed}
 
