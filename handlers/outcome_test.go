@@ -1,42 +1,27 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
-// syncBuffer collects log lines written from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// logLines parses the JSON lines written so far.
+func logLines(logs *testutil.Buffer) []map[string]any {
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		m := map[string]any{}
 		if json.Unmarshal([]byte(l), &m) == nil {
 			out = append(out, m)
@@ -49,10 +34,9 @@ func (s *syncBuffer) lines() []map[string]any {
 // and checks what an operator would see: the task's state in the queue and
 // the one outcome line in the log.
 func TestOutcomes(t *testing.T) {
-	mr := miniredis.RunT(t)
-	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
+	redis := testutil.AsynqRedis(t)
 	reg := metrics.New(nil)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	log := zerolog.New(logs)
 
 	results := map[string]func(ctx context.Context) error{
@@ -110,13 +94,10 @@ func TestOutcomes(t *testing.T) {
 		"exhausted": {"archived", 0, "dead_lettered", "retry"},
 		"panics":    {"retry", 1, "retried", "retry"},
 	}
-	inspector := asynq.NewInspector(redis)
-	defer inspector.Close()
+	inspector := testutil.Inspector(t, redis)
 	got := map[string]seen{}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(got) < len(want) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		for _, l := range logs.lines() {
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		for _, l := range logLines(logs) {
 			typ, _ := l["type"].(string)
 			if _, ok := want[typ]; !ok || got[typ].Outcome != "" {
 				continue
@@ -128,7 +109,8 @@ func TestOutcomes(t *testing.T) {
 			class, _ := l["error_class"].(string)
 			got[typ] = seen{info.State.String(), info.Retried, l["outcome"].(string), class}
 		}
-	}
+		return len(got) == len(want)
+	}, "outcomes seen after 10s: %+v, want %+v", testutil.Later(func() any { return got }), want)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
@@ -145,14 +127,14 @@ func TestOutcomes(t *testing.T) {
 	if !strings.Contains(panicked.LastErr, "panic [") || !strings.Contains(panicked.LastErr, "outcome_test.go") {
 		t.Errorf("panic error does not name its place: %q", panicked.LastErr)
 	}
-	for _, l := range logs.lines() {
+	for _, l := range logLines(logs) {
 		for _, field := range []string{"task_id", "type", "queue", "attempt", "duration", "outcome", "system"} {
 			if _, ok := l[field]; !ok {
 				t.Errorf("outcome line lacks %q: %v", field, l)
 			}
 		}
 	}
-	if n := testutil.ToFloat64(reg.Tasks.Outcomes.WithLabelValues("gone", "test-system", "already_gone")); n != 1 {
+	if n := promtest.ToFloat64(reg.Tasks.Outcomes.WithLabelValues("gone", "test-system", "already_gone")); n != 1 {
 		t.Errorf("already_gone counter = %v, want 1", n)
 	}
 }

@@ -5,18 +5,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
 // TestBuiltinFirings pins what each built-in entry enqueues, as asynq
 // stores it: the entries take their numbers from the tasks policies, and a
 // change there must not change a firing by accident.
 func TestBuiltinFirings(t *testing.T) {
-	mr := miniredis.RunT(t)
-	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
+	redis := testutil.AsynqRedis(t)
 	client := asynq.NewClient(redis)
 	defer client.Close()
 	start := time.Date(2026, 11, 28, 0, 0, 30, 0, time.UTC)
@@ -38,8 +38,7 @@ func TestBuiltinFirings(t *testing.T) {
 		{FiringID("assets-sweep", time.Date(2026, 11, 28, 3, 17, 0, 0, time.UTC)), "assets:sweep", `{"mode":"quarantine"}`, "sweep", 5, 6 * time.Hour, 48 * time.Hour},
 		{FiringID("assets-purge", time.Date(2026, 11, 28, 4, 47, 0, 0, time.UTC)), "assets:sweep", `{"mode":"purge"}`, "sweep", 5, 6 * time.Hour, 48 * time.Hour},
 	}
-	inspector := asynq.NewInspector(redis)
-	defer inspector.Close()
+	inspector := testutil.Inspector(t, redis)
 	var got []firing
 	for _, w := range want {
 		info, err := inspector.GetTaskInfo(w.Queue, w.ID)

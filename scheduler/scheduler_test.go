@@ -24,8 +24,7 @@ import (
 // firing is enqueued exactly once: by one scheduler, which logs it, while
 // the two others meet its task id and log that quietly.
 func TestManySchedulersEnqueueEachFiringOnce(t *testing.T) {
-	mr, _ := testutil.Redis(t)
-	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
+	redis := testutil.AsynqRedis(t)
 	client := asynq.NewClient(redis)
 	defer client.Close()
 
@@ -51,8 +50,7 @@ func TestManySchedulersEnqueueEachFiringOnce(t *testing.T) {
 		}
 	}
 
-	inspector := asynq.NewInspector(redis)
-	defer inspector.Close()
+	inspector := testutil.Inspector(t, redis)
 	pending, err := inspector.ListPendingTasks("sweep")
 	if err != nil {
 		t.Fatal(err)
@@ -161,8 +159,7 @@ func TestReloadKeepsLastGoodSchedule(t *testing.T) {
 // TestEntryOptions: a firing carries the entry's timeout and retries, not
 // asynq's 30 minutes and 25.
 func TestEntryOptions(t *testing.T) {
-	mr, _ := testutil.Redis(t)
-	redis := asynq.RedisClientOpt{Addr: mr.Addr()}
+	redis := testutil.AsynqRedis(t)
 	client := asynq.NewClient(redis)
 	defer client.Close()
 	five := 5
@@ -174,8 +171,7 @@ func TestEntryOptions(t *testing.T) {
 	}
 	now = now.Add(time.Minute)
 	s.fireDue(context.Background())
-	inspector := asynq.NewInspector(redis)
-	defer inspector.Close()
+	inspector := testutil.Inspector(t, redis)
 	info, err := inspector.GetTaskInfo("sweep", FiringID("long", now))
 	if err != nil {
 		t.Fatal(err)

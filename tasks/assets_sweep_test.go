@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -49,7 +50,7 @@ func TestAssetsSweepTaskOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := startRedis(t)
+	r := testutil.AsynqRedis(t)
 	c := asynq.NewClient(r)
 	defer c.Close()
 	info, err := c.Enqueue(task)

@@ -61,8 +61,8 @@ func TestClientOptionsPerType(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := startRedis(t)
-			c, in := newClient(t, r), newInspector(t, r)
+			r := testutil.AsynqRedis(t)
+			c, in := newClient(t, r), testutil.Inspector(t, r)
 
 			res, err := tt.enqueue(t.Context(), c)
 			if err != nil {
@@ -104,8 +104,8 @@ func TestClientOptionsPerType(t *testing.T) {
 
 func TestClientDistinctRequests(t *testing.T) {
 	t.Parallel()
-	r := startRedis(t)
-	c, in := newClient(t, r), newInspector(t, r)
+	r := testutil.AsynqRedis(t)
+	c, in := newClient(t, r), testutil.Inspector(t, r)
 	other := photoPayload
 	other.RequestID = "r-2"
 	for _, p := range []tasks.PhotoDeletePayload{photoPayload, other} {
@@ -160,8 +160,8 @@ func TestClientValidatesBeforeRedis(t *testing.T) {
 // A completed task keeps deduplicating for its Retention: the producer's retry
 // after the worker already did the job must not do it again.
 func TestClientDuplicateOfCompletedTask(t *testing.T) {
-	r := startRedis(t)
-	c, in := newClient(t, r), newInspector(t, r)
+	r := testutil.AsynqRedis(t)
+	c, in := newClient(t, r), testutil.Inspector(t, r)
 
 	srv := asynq.NewServer(r, asynq.Config{
 		Concurrency: 1,
@@ -202,7 +202,7 @@ func TestClientDuplicateOfCompletedTask(t *testing.T) {
 
 func TestWrapClientLeavesOwnership(t *testing.T) {
 	t.Parallel()
-	r := startRedis(t)
+	r := testutil.AsynqRedis(t)
 	ac := asynq.NewClient(r)
 	defer ac.Close()
 	c := tasks.WrapClient(ac)

@@ -5,7 +5,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -42,21 +41,6 @@ func ve(fieldProblem ...string) []tasks.ValidationError {
 		out = append(out, tasks.ValidationError{Field: fieldProblem[i], Problem: fieldProblem[i+1]})
 	}
 	return out
-}
-
-// startRedis runs an in-process Redis whose TTLs count down, as asynq needs.
-func startRedis(t *testing.T) asynq.RedisClientOpt {
-	t.Helper()
-	mr, _ := testutil.Redis(t)
-	mr.ClockTTL(true)
-	return asynq.RedisClientOpt{Addr: mr.Addr()}
-}
-
-func newInspector(t *testing.T, r asynq.RedisConnOpt) *asynq.Inspector {
-	t.Helper()
-	in := asynq.NewInspector(r)
-	t.Cleanup(func() { _ = in.Close() })
-	return in
 }
 
 func newClient(t *testing.T, r asynq.RedisConnOpt) *tasks.Client {

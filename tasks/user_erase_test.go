@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -54,7 +55,7 @@ func TestUserErasePayloadValidate(t *testing.T) {
 // each continuation slice is a task of its own.
 func TestUserEraseFiledTwiceIsOneTask(t *testing.T) {
 	t.Parallel()
-	c := newClient(t, startRedis(t))
+	c := newClient(t, testutil.AsynqRedis(t))
 	p := tasks.UserErasePayload{RequestID: "gdpr-1", UserID: "u-1", FiledBy: "dpo-1", FiledAt: time.Now()}
 	again := p
 	again.BPMUser, again.FiledBy = "someone", "dpo-2"

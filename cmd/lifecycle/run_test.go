@@ -7,10 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
 // run is the program as a user runs it, with its output and exit status.
@@ -22,7 +23,7 @@ func run(t *testing.T, env map[string]string, args ...string) (int, string, stri
 }
 
 func TestEnqueue(t *testing.T) {
-	mr := miniredis.RunT(t)
+	mr, _ := testutil.Redis(t)
 	env := map[string]string{"LIFECYCLE_REDIS_URL": "redis://" + mr.Addr()}
 	photo := []string{"enqueue", "photo-delete", "--system", "artifi-v4", "--user-id", "u-1", "--photo-id", "77", "--request-id", "r-1"}
 
@@ -64,7 +65,7 @@ func TestEnqueue(t *testing.T) {
 // TestOperatorCommands runs the operators' commands against an empty Redis,
 // with settings from flags, from variables, and flags after the id.
 func TestOperatorCommands(t *testing.T) {
-	mr := miniredis.RunT(t)
+	mr, _ := testutil.Redis(t)
 	env := map[string]string{"LIFECYCLE_REDIS_URL": "redis://" + mr.Addr(), "LIFECYCLE_STORAGE": "file://" + t.TempDir()}
 	tests := []struct {
 		args []string

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -20,11 +19,11 @@ import (
 )
 
 func TestErasureRoutes(t *testing.T) {
-	mr, rdb := testutil.Redis(t)
-	client := tasks.NewClient(asynq.RedisClientOpt{Addr: mr.Addr()})
+	opt := testutil.AsynqRedis(t)
+	rdb := testutil.Client(t, opt.Addr)
+	client := tasks.NewClient(opt)
 	defer client.Close()
-	inspector := asynq.NewInspector(asynq.RedisClientOpt{Addr: mr.Addr()})
-	defer inspector.Close()
+	inspector := testutil.Inspector(t, opt)
 	h := New(Params{Gatherer: prometheus.NewRegistry(), Log: zerolog.Nop(),
 		Erasures: &erasure.Service{Store: erasure.NewStore(rdb), Queue: erasuretasks.NewQueue(client, inspector)}})
 

@@ -24,13 +24,12 @@ import (
 // counted once, and that only copied ones are trimmed.
 func TestNoDeadLetterLostWithoutATrace(t *testing.T) {
 	ctx := context.Background()
-	mr, rdb := testutil.Redis(t)
-	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
+	opt := testutil.AsynqRedis(t)
+	rdb := testutil.Client(t, opt.Addr)
 	store, _ := testutil.FileStore(t)
 	client := asynq.NewClient(opt)
 	defer client.Close()
-	inspector := asynq.NewInspector(opt)
-	defer inspector.Close()
+	inspector := testutil.Inspector(t, opt)
 
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("photo:delete", func(context.Context, *asynq.Task) error {

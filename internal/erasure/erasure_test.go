@@ -12,17 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/redis/go-redis/v9"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
 
@@ -138,14 +137,8 @@ var key = []byte("test-receipt-key")
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	st, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Credentials{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	_, rdb := testutil.Redis(t)
+	st, _ := testutil.FileStore(t)
 	b := &bundle{
 		artifi: &fakeArtifi{photos: map[string][]string{}, designs: map[string]bool{"u-1": true, "g-1": true}, deletes: map[string]int{}},
 		bigin:  &fakeBigin{photos: map[string]bool{"Contacts/11": true, "Accounts/12": true}},
@@ -162,10 +155,10 @@ func setup(t *testing.T) *bundle {
 		b.artifi.photos["g-1"] = append(b.artifi.photos["g-1"], fmt.Sprint(2000+i))
 	}
 	for i := range 25 {
-		put(t, st, fmt.Sprintf("users/u-1/photos/%03d.jpg", i))
+		testutil.PutObjects(t, st, fmt.Sprintf("users/u-1/photos/%03d.jpg", i))
 	}
-	put(t, st, "users/g-1/cart.json")
-	put(t, st, "users/u-10/keep.jpg") // a neighbour whose prefix starts alike
+	testutil.PutObjects(t, st, "users/g-1/cart.json",
+		"users/u-10/keep.jpg") // a neighbour whose prefix starts alike
 	if err := b.ids.RecordMerge(ctx, "g-1", "u-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -183,13 +176,6 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func put(t *testing.T, st storage.Store, k string) {
-	t.Helper()
-	if err := st.Put(context.Background(), k, strings.NewReader("x"), 1); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func (b *bundle) receipt(t *testing.T) (Receipt, []byte) {
@@ -401,26 +387,88 @@ func TestDeadlines(t *testing.T) {
 	}
 }
 
-func TestFileOnceAndJoin(t *testing.T) {
-	b := setup(t) // req-1 for u-1 is filed and active
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name string
-		req  Request
-		want Created
-	}{
-		{"same request again", b.req, Created{New: false}},
-		{"second request for the same user", Request{ID: "req-2", UserID: "u-1", FiledBy: "dpo-7", FiledAt: b.now}, Created{New: true, JoinedTo: "req-1"}},
-		{"second filing of the joined request", Request{ID: "req-2", UserID: "u-1", FiledBy: "dpo-7", FiledAt: b.now}, Created{New: false, JoinedTo: "req-1"}},
-		{"another user", Request{ID: "req-3", UserID: "u-2", FiledBy: "dpo-7", FiledAt: b.now}, Created{New: true}},
-	} {
-		got, err := b.ex.Store.Create(ctx, tc.req)
+// TestStoreFilesOnceAndJoins runs the create script, which decides in one
+// step whether a request is new and whether it joins the user's running
+// request, on both Redis kinds.
+func TestStoreFilesOnceAndJoins(t *testing.T) {
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
+		ctx := context.Background()
+		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		s := NewStore(b.Client)
+		s.Now = func() time.Time { return now }
+		first := Request{ID: "req-1", UserID: "u-1", FiledBy: "dpo-7", FiledAt: now.Add(-48 * time.Hour)}
+		second := Request{ID: "req-2", UserID: "u-1", FiledBy: "dpo-7", FiledAt: now}
+		for _, tc := range []struct {
+			name string
+			req  Request
+			want Created
+		}{
+			{"first request", first, Created{New: true}},
+			{"same request again", first, Created{New: false}},
+			{"second request for the same user", second, Created{New: true, JoinedTo: "req-1"}},
+			{"second filing of the joined request", second, Created{New: false, JoinedTo: "req-1"}},
+			{"another user", Request{ID: "req-3", UserID: "u-2", FiledBy: "dpo-7", FiledAt: now}, Created{New: true}},
+		} {
+			got, err := s.Create(ctx, tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+			}
+		}
+
+		type record struct {
+			Status   Status
+			JoinedTo string
+			Joined   []string
+			DueAt    time.Time
+		}
+		want := map[string]record{
+			"req-1": {StatusQueued, "", []string{"req-2"}, Due(first.FiledAt, false)},
+			"req-2": {StatusQueued, "req-1", []string{}, Due(second.FiledAt, false)},
+			"req-3": {StatusQueued, "", []string{}, Due(now, false)},
+		}
+		got := map[string]record{}
+		for id := range want {
+			rec, err := s.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[id] = record{rec.State.Status, rec.JoinedTo, rec.Joined, rec.DueAt}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("records (-want +got):\n%s", diff)
+		}
+		open, err := s.Open(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(tc.want, got); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		var ids []string
+		for _, rec := range open {
+			ids = append(ids, rec.Request.ID)
 		}
+		if diff := cmp.Diff([]string{"req-1", "req-2", "req-3"}, ids); diff != "" {
+			t.Errorf("open requests, soonest due first (-want +got):\n%s", diff)
+		}
+
+		if _, err := s.Extend(ctx, "req-3", "complex request"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Extend(ctx, "req-3", "again"); !errors.Is(err, ErrAlreadyExtended) {
+			t.Errorf("second extension: %v, want ErrAlreadyExtended", err)
+		}
+	})
+}
+
+// TestJoinedRequestIsDoneWithTheOneItJoined: a request filed for a user
+// whose erasure runs gets its own receipt when that erasure finishes.
+func TestJoinedRequestIsDoneWithTheOneItJoined(t *testing.T) {
+	b := setup(t) // req-1 for u-1 is filed and active
+	ctx := context.Background()
+	joined, err := b.ex.Store.Create(ctx, Request{ID: "req-2", UserID: "u-1", FiledBy: "dpo-7", FiledAt: b.now})
+	if err != nil || joined.JoinedTo != "req-1" {
+		t.Fatalf("Create = %+v, %v; want req-2 joined to req-1", joined, err)
 	}
 	if _, err := b.ex.Run(ctx, b.req, 0, time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
@@ -432,12 +480,6 @@ func TestFileOnceAndJoin(t *testing.T) {
 	r, _ := b.receipt(t)
 	if diff := cmp.Diff([]string{"req-2"}, r.JoinedBy); diff != "" {
 		t.Errorf("joined_by (-want +got):\n%s", diff)
-	}
-	if _, err := b.ex.Store.Extend(ctx, "req-3", "complex request"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.ex.Store.Extend(ctx, "req-3", "again"); !errors.Is(err, ErrAlreadyExtended) {
-		t.Errorf("second extension: %v, want ErrAlreadyExtended", err)
 	}
 }
 
@@ -467,7 +509,7 @@ lifecycle_erasure_open_requests{days_left="7_to_13"} 0
 lifecycle_erasure_open_requests{days_left="overdue"} 1
 lifecycle_erasure_open_requests{days_left="under_7"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+	if err := promtest.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}
 	// Scraped twice: one warning per at-risk request, not one per scrape.

@@ -18,33 +18,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // ttl is short so that the real Redis can let leases run out in the test.
 const ttl = 300 * time.Millisecond
 
-// backend is a Redis to run the scripts on, and a way to let time pass for
-// both the keep-alive (the wall clock) and Redis's expiries.
-type backend struct {
-	rdb    *redis.Client
-	elapse func(time.Duration)
-}
-
-// onEachRedis runs test on miniredis and on a real redis-server, whose Lua
-// interpreter is the one production runs; each test starts from an empty
-// database.
-func onEachRedis(t *testing.T, test func(t *testing.T, b backend)) {
-	t.Run("miniredis", func(t *testing.T) {
-		mr, rdb := testutil.Redis(t)
-		test(t, backend{rdb: rdb, elapse: func(d time.Duration) {
-			const step = 50 * time.Millisecond
-			for ; d > 0; d -= step {
-				time.Sleep(min(d, step))
-				mr.FastForward(min(d, step))
-			}
-		}})
-	})
-	t.Run("redis-server", func(t *testing.T) {
-		_, rdb := testutil.RealRedis(t)
-		test(t, backend{rdb: rdb, elapse: time.Sleep})
-	})
-}
-
 // holders reads every key in the database and its owner.
 func holders(t *testing.T, rdb *redis.Client) map[string]string {
 	t.Helper()
@@ -93,22 +66,22 @@ func TestAcquire(t *testing.T) {
 		{name: "free once a crashed holder's lease ran out", before: []holding{{"other", []string{"a", "b"}}}, elapse: 2 * ttl, keys: []string{"a"},
 			wantKeys: map[string]string{"a": "me"}},
 	}
-	onEachRedis(t, func(t *testing.T, b backend) {
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				ctx := t.Context()
-				if err := b.rdb.FlushDB(ctx).Err(); err != nil {
+				if err := b.Client.FlushDB(ctx).Err(); err != nil {
 					t.Fatal(err)
 				}
 				for _, h := range tt.before {
-					l, err := Acquire(ctx, b.rdb, h.owner, ttl, h.keys...)
+					l, err := Acquire(ctx, b.Client, h.owner, ttl, h.keys...)
 					if err != nil {
 						t.Fatal(err)
 					}
 					crash(l)
 				}
-				b.elapse(tt.elapse)
-				l, err := Acquire(ctx, b.rdb, "me", ttl, tt.keys...)
+				b.FastForward(tt.elapse)
+				l, err := Acquire(ctx, b.Client, "me", ttl, tt.keys...)
 				var got *HeldError
 				if err == nil {
 					defer crash(l) // keep its keys for the check below
@@ -123,7 +96,7 @@ func TestAcquire(t *testing.T) {
 				if diff := cmp.Diff(tt.want, got); diff != "" {
 					t.Errorf("held error (-want +got):\n%s", diff)
 				}
-				if diff := cmp.Diff(tt.wantKeys, holders(t, b.rdb)); diff != "" {
+				if diff := cmp.Diff(tt.wantKeys, holders(t, b.Client)); diff != "" {
 					t.Errorf("keys (-want +got):\n%s", diff)
 				}
 			})
@@ -132,14 +105,14 @@ func TestAcquire(t *testing.T) {
 }
 
 func TestRenewedPastLease(t *testing.T) {
-	onEachRedis(t, func(t *testing.T, b backend) {
-		l, err := Acquire(t.Context(), b.rdb, "me", ttl, "a", "b")
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
+		l, err := Acquire(t.Context(), b.Client, "me", ttl, "a", "b")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer l.Release(context.Background())
-		b.elapse(4 * ttl)
-		if _, err := Acquire(t.Context(), b.rdb, "other", ttl, "b"); !errors.Is(err, ErrHeld) {
+		b.Outlive(t, "b", ttl, 4*ttl)
+		if _, err := Acquire(t.Context(), b.Client, "other", ttl, "b"); !errors.Is(err, ErrHeld) {
 			t.Errorf("a renewed lease was taken: %v", err)
 		}
 		if err := l.Err(); err != nil {
@@ -151,14 +124,14 @@ func TestRenewedPastLease(t *testing.T) {
 // A lease whose key another owner took is lost, yet its other keys stay
 // held until Release, which deletes only what is still its own.
 func TestLostLease(t *testing.T) {
-	onEachRedis(t, func(t *testing.T, b backend) {
-		l, err := Acquire(t.Context(), b.rdb, "me", ttl, "a", "b")
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
+		l, err := Acquire(t.Context(), b.Client, "me", ttl, "a", "b")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer l.Release(context.Background())
 		// "a" ran out while Redis was out of reach, and another took it.
-		if err := b.rdb.Set(t.Context(), "a", "other", time.Minute).Err(); err != nil {
+		if err := b.Client.Set(t.Context(), "a", "other", time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -169,13 +142,13 @@ func TestLostLease(t *testing.T) {
 		if err := l.Err(); !errors.Is(err, ErrLost) {
 			t.Errorf("Err: %v, want ErrLost", err)
 		}
-		b.elapse(2 * ttl)
-		if diff := cmp.Diff(map[string]string{"a": "other", "b": "me"}, holders(t, b.rdb)); diff != "" {
+		b.Outlive(t, "b", ttl, 2*ttl)
+		if diff := cmp.Diff(map[string]string{"a": "other", "b": "me"}, holders(t, b.Client)); diff != "" {
 			t.Errorf("keys before release (-want +got):\n%s", diff)
 		}
 		l.Release(t.Context())
 		l.Release(t.Context()) // twice is harmless
-		if diff := cmp.Diff(map[string]string{"a": "other"}, holders(t, b.rdb)); diff != "" {
+		if diff := cmp.Diff(map[string]string{"a": "other"}, holders(t, b.Client)); diff != "" {
 			t.Errorf("keys after release (-want +got):\n%s", diff)
 		}
 	})

@@ -1,17 +1,13 @@
 package merge_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
@@ -20,6 +16,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/sim/artifisim"
 	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
@@ -32,15 +29,12 @@ type bundle struct {
 	store storage.Store
 	ids   *identity.Store
 	locks *userlock.Locker
-	logs  *syncBuffer
+	logs  *testutil.Buffer
 }
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-
+	_, rdb := testutil.Redis(t)
 	sim := artifisim.New(artifisim.Options{WebsiteID: 422, ClientKey: "k"})
 	url, err := sim.Start()
 	if err != nil {
@@ -51,12 +45,8 @@ func setup(t *testing.T) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := storage.Open(context.Background(), "file://"+t.TempDir(), storage.Credentials{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	b := &bundle{sim: sim, store: store, ids: identity.New(rdb), locks: userlock.New(rdb, time.Minute), logs: &syncBuffer{}}
+	store, _ := testutil.FileStore(t)
+	b := &bundle{sim: sim, store: store, ids: identity.New(rdb), locks: userlock.New(rdb, time.Minute), logs: &testutil.Buffer{}}
 	b.m = &merge.Merger{Artifi: ac, Store: store, Redis: rdb, Identity: b.ids, Locks: b.locks, Log: zerolog.New(b.logs)}
 	return b
 }
@@ -70,22 +60,18 @@ func (b *bundle) seedGuest(t *testing.T, guest string, n int) []string {
 	var rel []string
 	for i := range n {
 		r := fmt.Sprintf("photos/%04d.jpg", i)
-		if err := b.store.Put(context.Background(), "users/"+guest+"/"+r, strings.NewReader("jpeg "+r), -1); err != nil {
-			t.Fatal(err)
-		}
+		testutil.PutObjects(t, b.store, "users/"+guest+"/"+r)
 		rel = append(rel, r)
 	}
 	return rel
 }
 
+// keys lists the keys under prefix, relative to it.
 func (b *bundle) keys(t *testing.T, prefix string) []string {
 	t.Helper()
 	var out []string
-	for o, err := range b.store.List(context.Background(), prefix, "") {
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, strings.TrimPrefix(o.Key, prefix))
+	for _, k := range testutil.Keys(t, b.store, prefix) {
+		out = append(out, strings.TrimPrefix(k, prefix))
 	}
 	return out
 }
@@ -154,6 +140,9 @@ func TestMergeLostResponse(t *testing.T) {
 	if diff := cmp.Diff(rel, b.keys(t, "users/u-2/")); diff != "" {
 		t.Errorf("objects under the user (-want +got):\n%s", diff)
 	}
+	if len(b.sim.Photos("u-2")) != 3 || b.sim.UserExists("g-2") {
+		t.Errorf("artifi: user photos %d, guest exists %v; want 3, false", len(b.sim.Photos("u-2")), b.sim.UserExists("g-2"))
+	}
 	if !strings.Contains(b.logs.String(), "232 verified") {
 		t.Errorf("the verified 232 is not in the log:\n%s", b.logs.String())
 	}
@@ -221,22 +210,4 @@ func TestMergeWithoutArtifiIsPermanent(t *testing.T) {
 	if errclass.Of(err) != errclass.Permanent || !strings.Contains(err.Error(), "artifi: system not configured") {
 		t.Errorf("Merge without Artifi = %v (class %q); want permanent, naming Artifi", err, errclass.Of(err))
 	}
-}
-
-// syncBuffer is a log sink that tests read while the merger writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -3,12 +3,11 @@ package photo_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/photo"
-	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
 // calls records what reached each upstream.
@@ -33,14 +32,8 @@ func (c *calls) DeleteAvatar(_ context.Context, u string) error {
 
 func TestDeleter(t *testing.T) {
 	ctx := context.Background()
-	store, err := storage.Open(ctx, "file://"+t.TempDir(), storage.Credentials{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Put(ctx, "users/u-1/photos/1.jpg", strings.NewReader("jpeg"), -1); err != nil {
-		t.Fatal(err)
-	}
+	store, _ := testutil.FileStore(t)
+	testutil.PutObjects(t, store, "users/u-1/photos/1.jpg")
 	var got calls
 	configured := &photo.Deleter{Artifi: &got, Bigin: &got, BPM: &got, Objects: store}
 	bare := &photo.Deleter{Objects: store}

@@ -14,28 +14,14 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
-// backends runs fn against miniredis and against a real redis-server: the
-// scripts must behave the same on both (miniredis is what most tests use,
-// Redis is production).
-func backends(t *testing.T, fn func(t *testing.T, newClient func() redis.UniversalClient)) {
-	t.Run("miniredis", func(t *testing.T) {
-		mr, _ := testutil.Redis(t)
-		fn(t, func() redis.UniversalClient { return testutil.Client(t, mr.Addr()) })
-	})
-	t.Run("redis", func(t *testing.T) {
-		addr, _ := testutil.RealRedis(t)
-		fn(t, func() redis.UniversalClient { return testutil.Client(t, addr) })
-	})
-}
-
 func TestNeverMoreThanLimit(t *testing.T) {
-	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
 		const limit, processes, goroutines, rounds = 4, 3, 8, 15
 		var inside, peak, done atomic.Int64
 		var wg sync.WaitGroup
 		for range processes {
 			// One client and one Semaphore per simulated process.
-			sem := New(newClient(), "artifi", limit, WithPoll(time.Millisecond, 5*time.Millisecond))
+			sem := New(testutil.Client(t, b.Addr), "artifi", limit, WithPoll(time.Millisecond, 5*time.Millisecond))
 			for range goroutines {
 				wg.Go(func() {
 					for range rounds {
@@ -62,7 +48,7 @@ func TestNeverMoreThanLimit(t *testing.T) {
 		if p := peak.Load(); p > limit || p < 2 {
 			t.Errorf("peak concurrency %d, want between 2 and %d", p, limit)
 		}
-		n, err := New(newClient(), "artifi", limit).Holders(context.Background())
+		n, err := New(testutil.Client(t, b.Addr), "artifi", limit).Holders(context.Background())
 		if err != nil || n != 0 {
 			t.Errorf("Holders after all released = %d, %v; want 0", n, err)
 		}
@@ -70,9 +56,9 @@ func TestNeverMoreThanLimit(t *testing.T) {
 }
 
 func TestExpiredLeaseIsReclaimed(t *testing.T) {
-	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
 		ctx := context.Background()
-		rdb := newClient()
+		rdb := b.Client
 		// A process that died holding both slots: leases that ran out a
 		// moment ago, never released.
 		now, err := rdb.Time(ctx).Result()
@@ -83,7 +69,7 @@ func TestExpiredLeaseIsReclaimed(t *testing.T) {
 		rdb.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli() - 1), Member: "dead-1"},
 			redis.Z{Score: float64(now.UnixMilli() - 1), Member: "dead-2"})
 
-		sem := New(newClient(), "bpm", 2)
+		sem := New(testutil.Client(t, b.Addr), "bpm", 2)
 		ctx1, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		var releases []func()
@@ -105,16 +91,16 @@ func TestExpiredLeaseIsReclaimed(t *testing.T) {
 }
 
 func TestCrashedHolderFreesItsSlotAfterLease(t *testing.T) {
-	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
 		ctx := context.Background()
 		const lease = 150 * time.Millisecond
 		// A holder whose process died just after acquiring: its lease is
 		// never renewed nor released.
-		rdb := newClient()
+		rdb := b.Client
 		rdb.Del(ctx, rkeys.Semaphore("zoho"))
 		now, _ := rdb.Time(ctx).Result()
 		rdb.ZAdd(ctx, rkeys.Semaphore("zoho"), redis.Z{Score: float64(now.Add(lease).UnixMilli()), Member: "crashed"})
-		sem := New(newClient(), "zoho", 1, WithPoll(time.Millisecond, 5*time.Millisecond))
+		sem := New(testutil.Client(t, b.Addr), "zoho", 1, WithPoll(time.Millisecond, 5*time.Millisecond))
 		start := time.Now()
 		release, err := sem.Acquire(ctx)
 		if err != nil {
@@ -128,9 +114,9 @@ func TestCrashedHolderFreesItsSlotAfterLease(t *testing.T) {
 }
 
 func TestReleaseIsIdempotent(t *testing.T) {
-	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
 		ctx := context.Background()
-		sem := New(newClient(), "artifi", 2)
+		sem := New(testutil.Client(t, b.Addr), "artifi", 2)
 		r1, err := sem.Acquire(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -152,8 +138,8 @@ func TestReleaseIsIdempotent(t *testing.T) {
 }
 
 func TestAcquireHonoursContext(t *testing.T) {
-	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
-		sem := New(newClient(), "artifi", 1)
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
+		sem := New(testutil.Client(t, b.Addr), "artifi", 1)
 		release, err := sem.Acquire(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -189,10 +175,10 @@ func TestAcquireHonoursContext(t *testing.T) {
 }
 
 func TestLeaseIsRenewedWhileHeld(t *testing.T) {
-	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
 		ctx := context.Background()
 		const lease = 90 * time.Millisecond
-		sem := New(newClient(), "artifi", 1, WithLease(lease))
+		sem := New(testutil.Client(t, b.Addr), "artifi", 1, WithLease(lease))
 		release, err := sem.Acquire(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -210,11 +196,11 @@ func TestLeaseIsRenewedWhileHeld(t *testing.T) {
 // out by another acquirer must not take its slot back when it renews, or
 // the limit would be exceeded.
 func TestLostSlotIsNotRenewed(t *testing.T) {
-	backends(t, func(t *testing.T, newClient func() redis.UniversalClient) {
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
 		ctx := context.Background()
 		const lease = 30 * time.Millisecond
-		rdb := newClient()
-		sem := New(newClient(), "bpm", 1, WithLease(lease))
+		rdb := b.Client
+		sem := New(testutil.Client(t, b.Addr), "bpm", 1, WithLease(lease))
 		release, err := sem.Acquire(ctx)
 		if err != nil {
 			t.Fatal(err)

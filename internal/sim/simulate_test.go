@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/lifecycle-worker/lifecycle/internal/sim"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
@@ -42,8 +41,7 @@ func TestStartServesTheThreeSystems(t *testing.T) {
 		t.Errorf("Artifi counted %d deletes of %s, want 1", got, photo)
 	}
 
-	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
-	defer rdb.Close()
+	_, rdb := testutil.Redis(t)
 	bc, err := bigin.New(bigin.Config{AccountsURL: set.BiginURL, APIDomain: set.BiginURL,
 		ClientID: cr.BiginClientID, ClientSecret: cr.BiginClientSecret, RefreshToken: cr.BiginRefreshToken, Redis: rdb})
 	if err != nil {
@@ -89,20 +87,16 @@ func TestFixedPortsAndContextEnd(t *testing.T) {
 		}
 	}
 	cancel()
-	deadline := time.Now().Add(5 * time.Second)
 	for _, u := range urls {
-		for {
+		testutil.Eventually(t, 5*time.Second, func() bool {
 			c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 			resp, err := c.Get(u + "/_sim/faults")
 			if err != nil {
-				break
+				return true
 			}
 			resp.Body.Close()
-			if time.Now().After(deadline) {
-				t.Fatalf("%s still serves after ctx ended", u)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return false
+		}, "%s still serves after ctx ended", u)
 	}
 	if err := set.Close(); err != nil { // a second close is harmless
 		t.Error(err)

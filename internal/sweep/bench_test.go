@@ -11,14 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/merge"
-	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
 
@@ -114,18 +112,11 @@ func seedFiles(b *testing.B, dir string, n int) {
 // under 128 MiB.
 func BenchmarkSweepMillion(b *testing.B) {
 	n := benchObjects(b)
-	dir := b.TempDir()
+	store, dir := testutil.FileStore(b)
 	start := time.Now()
 	seedFiles(b, dir, n)
 	b.Logf("seeded %d objects in %v", n, time.Since(start).Round(time.Second))
-	store, err := storage.Open(context.Background(), "file://"+dir, storage.Credentials{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	mr := miniredis.RunT(b)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	_, rdb := testutil.Redis(b)
 	ids := identity.New(rdb)
 	for u := 0; u < n/perUser; u++ {
 		if u%100 == 11 {

@@ -22,6 +22,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep/sweeptest"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
 
@@ -79,16 +80,9 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	b := &bundle{dir: t.TempDir(), photos: &sweeptest.Photos{}}
-	store, err := storage.Open(t.Context(), "file://"+b.dir, storage.Credentials{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	b.store = store
-	b.mr = miniredis.RunT(t)
-	b.rdb = redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
-	t.Cleanup(func() { b.rdb.Close() })
+	b := &bundle{photos: &sweeptest.Photos{}}
+	b.store, b.dir = testutil.FileStore(t)
+	b.mr, b.rdb = testutil.Redis(t)
 	b.ids = identity.New(b.rdb)
 	ctx := t.Context()
 	if err := b.ids.SetTombstone(ctx, "erase-1", now.Add(-20*day), "u-2"); err != nil {
@@ -106,11 +100,11 @@ func setup(t *testing.T) *bundle {
 	for _, w := range world {
 		objs = append(objs, w.obj)
 	}
-	sweeptest.Seed(t, store, b.dir, now, objs)
+	sweeptest.Seed(t, b.store, b.dir, now, objs)
 	clock := now
 	b.clock = &clock
 	b.params = sweep.Params{
-		Store: store, Redis: b.rdb, Identity: b.ids, Merges: &merge.Merger{Redis: b.rdb}, Photos: b.photos, Locks: userlock.New(b.rdb, 0),
+		Store: b.store, Redis: b.rdb, Identity: b.ids, Merges: &merge.Merger{Redis: b.rdb}, Photos: b.photos, Locks: userlock.New(b.rdb, 0),
 		MaxShare: 0.9, Now: func() time.Time { return *b.clock }, Log: zerolog.Nop(),
 	}
 	return b
@@ -171,10 +165,10 @@ func TestSweepQuarantinesExactlyTheOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	stays, orphans, byReason := expected()
-	if diff := cmp.Diff(userKeys(stays), sweeptest.Keys(t, b.store, "users/")); diff != "" {
+	if diff := cmp.Diff(userKeys(stays), testutil.Keys(t, b.store, "users/")); diff != "" {
 		t.Errorf("users/ after the sweep (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(quarantined("s-1", orphans), sweeptest.Keys(t, b.store, "quarantine/")); diff != "" {
+	if diff := cmp.Diff(quarantined("s-1", orphans), testutil.Keys(t, b.store, "quarantine/")); diff != "" {
 		t.Errorf("quarantine after the sweep (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(byReason, rep.Candidates); diff != "" {
@@ -250,7 +244,7 @@ func TestRestoreThenPurge(t *testing.T) {
 	if diff := cmp.Diff(sweep.PurgeResult{Sweeps: []string{"s-1"}, Objects: int64(len(orphans) - 2), Bytes: pr.Bytes}, pr); diff != "" {
 		t.Errorf("purge (-want +got):\n%s", diff)
 	}
-	if got := sweeptest.Keys(t, b.store, "quarantine/"); len(got) != 0 {
+	if got := testutil.Keys(t, b.store, "quarantine/"); len(got) != 0 {
 		t.Errorf("quarantine after the purge: %v", got)
 	}
 	rep, _ := s.Report(ctx, "s-1")
@@ -271,7 +265,7 @@ func TestSafetyLimitTripsOnAnEmptyUpstream(t *testing.T) {
 	}
 	sweeptest.Seed(t, b.store, b.dir, now, objs)
 	b.photos.Empty = true
-	before := sweeptest.Keys(t, b.store, "")
+	before := testutil.Keys(t, b.store, "")
 	s := b.sweeper(t, func(p *sweep.Params) { p.MaxShare = 0.5 })
 	rep, err := s.Sweep(t.Context(), "s-1", false)
 	if !errors.Is(err, sweep.ErrTripped) {
@@ -280,7 +274,14 @@ func TestSafetyLimitTripsOnAnEmptyUpstream(t *testing.T) {
 	if rep.Status != sweep.StatusTripped || rep.Moved != 0 || rep.Share <= 0.5 {
 		t.Errorf("report: status %s, moved %d, share %.2f", rep.Status, rep.Moved, rep.Share)
 	}
-	after := sweeptest.Keys(t, b.store, "")
+	// Every old photo of a live user looks deleted upstream: u-9's, and
+	// u-1's 1.jpg besides its 2.jpg.
+	_, _, byReason := expected()
+	byReason[sweep.UpstreamDeleted] = int64(len(objs)) + 2
+	if diff := cmp.Diff(byReason, rep.Candidates); diff != "" {
+		t.Errorf("candidates by reason (-want +got):\n%s", diff)
+	}
+	after := testutil.Keys(t, b.store, "")
 	var added []string
 	for _, k := range after {
 		if !slices.Contains(before, k) {
@@ -293,21 +294,21 @@ func TestSafetyLimitTripsOnAnEmptyUpstream(t *testing.T) {
 			t.Errorf("tripped sweep wrote %s", k)
 		}
 	}
-	if diff := cmp.Diff(userKeys(before), sweeptest.Keys(t, b.store, "users/")); diff != "" {
+	if diff := cmp.Diff(userKeys(before), testutil.Keys(t, b.store, "users/")); diff != "" {
 		t.Errorf("tripped sweep changed users/ (-before +after):\n%s", diff)
 	}
 }
 
 func TestDryRunMovesNothing(t *testing.T) {
 	b := setup(t)
-	before := sweeptest.Keys(t, b.store, "users/")
+	before := testutil.Keys(t, b.store, "users/")
 	s := b.sweeper(t, nil)
 	rep, err := s.Sweep(t.Context(), "dry-1", true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, orphans, byReason := expected()
-	if diff := cmp.Diff(before, sweeptest.Keys(t, b.store, "users/")); diff != "" {
+	if diff := cmp.Diff(before, testutil.Keys(t, b.store, "users/")); diff != "" {
 		t.Errorf("dry run changed users/ (-before +after):\n%s", diff)
 	}
 	if diff := cmp.Diff(byReason, rep.Candidates); diff != "" {
@@ -370,7 +371,7 @@ func TestCrashedSweepResumesFromItsCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(sweeptest.Keys(t, ref.store, ""), sweeptest.Keys(t, b.store, "")); diff != "" {
+	if diff := cmp.Diff(testutil.Keys(t, ref.store, ""), testutil.Keys(t, b.store, "")); diff != "" {
 		t.Errorf("keys after a resumed sweep vs one in one go (-one go +resumed):\n%s", diff)
 	}
 	type counts struct {
@@ -428,7 +429,7 @@ func TestSweepLeavesUsersBeingMerged(t *testing.T) {
 	if rep.Skipped["busy"] != 1 {
 		t.Errorf("skipped %v, want busy: 1", rep.Skipped)
 	}
-	if keys := sweeptest.Keys(t, b.store, "users/guest-3/"); len(keys) != 1 {
+	if keys := testutil.Keys(t, b.store, "users/guest-3/"); len(keys) != 1 {
 		t.Errorf("guest-3 keys %v, want its object kept", keys)
 	}
 }
@@ -450,7 +451,7 @@ func TestOwnerReclaimedBeforeTheMoveKeepsItsObjects(t *testing.T) {
 	if rep.Candidates[sweep.GuestExpired] != 3 || rep.Skipped["reclaimed"] != 2 {
 		t.Errorf("candidates %v, skipped %v; want guest-4's 2 objects marked, then skipped as reclaimed", rep.Candidates, rep.Skipped)
 	}
-	if got := sweeptest.Keys(t, b.store, "users/guest-4/"); len(got) != 2 {
+	if got := testutil.Keys(t, b.store, "users/guest-4/"); len(got) != 2 {
 		t.Errorf("guest-4 holds %v, want both objects", got)
 	}
 }

@@ -92,6 +92,58 @@ func answers(addr string, exited <-chan struct{}) bool {
 	return false
 }
 
+// Backend is a Redis to run a test on: see OnEachRedis.
+type Backend struct {
+	Addr   string
+	Client *redis.Client
+	// Mini is the in-process server, for its clock; nil on redis-server.
+	Mini *miniredis.Miniredis
+}
+
+// OnEachRedis runs test as two subtests, on miniredis and on a real
+// redis-server, whose Lua interpreter and clock are production's: code that
+// runs scripts or relies on expiries must behave the same on both.
+func OnEachRedis(t *testing.T, test func(t *testing.T, b Backend)) {
+	t.Run("miniredis", func(t *testing.T) {
+		mr, rdb := Redis(t)
+		test(t, Backend{Addr: mr.Addr(), Client: rdb, Mini: mr})
+	})
+	t.Run("redis-server", func(t *testing.T) {
+		addr, rdb := RealRedis(t)
+		test(t, Backend{Addr: addr, Client: rdb})
+	})
+}
+
+// FastForward moves Redis's clock on by d, for keys that nothing renews: at
+// once on miniredis; on redis-server, whose clock is the wall clock, by
+// sleeping, since time passing is then the scenario.
+func (b Backend) FastForward(d time.Duration) {
+	if b.Mini == nil {
+		time.Sleep(d)
+		return
+	}
+	b.Mini.FastForward(d)
+}
+
+// Outlive lets d pass on Redis's clock while a keep-alive renews key, held
+// for lease. On miniredis the clock moves two thirds of a lease at a time,
+// each step once the keep-alive has renewed the key (its time to live is a
+// whole lease again): the test waits for renewals, never for a fixed time,
+// and a keep-alive slow to be scheduled cannot let the key run out. On
+// redis-server it sleeps for d, as FastForward does.
+func (b Backend) Outlive(t testing.TB, key string, lease, d time.Duration) {
+	t.Helper()
+	if b.Mini == nil {
+		time.Sleep(d)
+		return
+	}
+	for step := 2 * lease / 3; d > 0; d -= step {
+		b.Mini.FastForward(min(d, step))
+		Eventually(t, 2*lease, func() bool { return b.Mini.TTL(key) == lease },
+			"%s not renewed: time to live %v", key, Later(func() any { return b.Mini.TTL(key) }))
+	}
+}
+
 // FreeAddr returns a loopback host:port that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()

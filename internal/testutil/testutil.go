@@ -1,7 +1,9 @@
 // Package testutil is what the tests of several packages share: a Redis per
 // test (miniredis, or a real redis-server for what miniredis may get wrong,
-// such as Lua scripts), a wait on a condition instead of a fixed sleep, and
-// seeding helpers. Only _test files and integration/ import it.
+// such as Lua scripts and expiries, or both in turn with OnEachRedis), a wait
+// on a condition instead of a fixed sleep, a log sink to read while
+// goroutines write, and seeding helpers. Only tests, test helper packages
+// (sweeptest) and integration/ import it.
 package testutil
 
 import (

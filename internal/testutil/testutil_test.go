@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/lifecycle-worker/lifecycle/internal/testutil"
@@ -34,15 +33,45 @@ func TestEventuallyWaitsForTheCondition(t *testing.T) {
 
 // Both Redis kinds run a Lua script: the reason RealRedis exists.
 func TestRedisRunsScripts(t *testing.T) {
-	_, mini := testutil.Redis(t)
-	_, server := testutil.RealRedis(t)
-	for _, tt := range []struct {
-		name string
-		rdb  *redis.Client
-	}{{"miniredis", mini}, {"redis-server", server}} {
-		got, err := tt.rdb.Eval(t.Context(), `redis.call("SET", KEYS[1], ARGV[1]); return redis.call("GET", KEYS[1])`, []string{"k"}, "v").Text()
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
+		got, err := b.Client.Eval(t.Context(), `redis.call("SET", KEYS[1], ARGV[1]); return redis.call("GET", KEYS[1])`, []string{"k"}, "v").Text()
 		if err != nil || got != "v" {
-			t.Errorf("%s: script = %q, %v; want v", tt.name, got, err)
+			t.Errorf("script = %q, %v; want v", got, err)
 		}
-	}
+	})
+}
+
+// A key that its holder renews outlives its lease, on both clocks.
+func TestOutliveWithRenewals(t *testing.T) {
+	const lease = 90 * time.Millisecond
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
+		if err := b.Client.Set(t.Context(), "k", "me", lease).Err(); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() { // a keep-alive, as internal/lease runs one
+			defer close(done)
+			tick := time.NewTicker(lease / 3)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					b.Client.PExpire(t.Context(), "k", lease)
+				}
+			}
+		}()
+		b.Outlive(t, "k", lease, 4*lease)
+		close(stop)
+		<-done
+		if n, err := b.Client.Exists(t.Context(), "k").Result(); err != nil || n != 1 {
+			t.Errorf("renewed key after four leases: exists %d, %v", n, err)
+		}
+		b.FastForward(2 * lease)
+		if n, err := b.Client.Exists(t.Context(), "k").Result(); err != nil || n != 0 {
+			t.Errorf("key no longer renewed, two leases on: exists %d, %v", n, err)
+		}
+	})
 }

@@ -30,9 +30,7 @@ type testBundle struct {
 
 func setup(t *testing.T) testBundle {
 	t.Helper()
-	mr, _ := testutil.Redis(t)
-	mr.ClockTTL(true)
-	r := asynq.RedisClientOpt{Addr: mr.Addr()}
+	r := testutil.AsynqRedis(t)
 	c := tasks.NewClient(r)
 	t.Cleanup(func() { _ = c.Close() })
 	return testBundle{redis: r, client: c}

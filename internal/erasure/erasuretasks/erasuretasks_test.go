@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -45,12 +45,10 @@ func TestCheckNamesEveryField(t *testing.T) {
 
 func TestQueue(t *testing.T) {
 	ctx := context.Background()
-	mr := miniredis.RunT(t)
-	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
+	opt := testutil.AsynqRedis(t)
 	client := tasks.NewClient(opt)
 	defer client.Close()
-	in := asynq.NewInspector(opt)
-	defer in.Close()
+	in := testutil.Inspector(t, opt)
 	q := erasuretasks.NewQueue(client, in)
 	r := erasure.Request{ID: "req-1", UserID: "u-1", FiledBy: "dpo-7", FiledAt: filed}
 

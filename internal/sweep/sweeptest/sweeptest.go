@@ -7,12 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
 
 // Object is one seeded object, Age old at the test's clock.
@@ -21,34 +21,19 @@ type Object struct {
 	Age time.Duration
 }
 
-// Seed puts objs into store, a file store rooted at dir, and backdates each
-// file to now-Age: the file store reports a file's mtime as the object's
-// modification time, and Put has no way to set it.
+// Seed puts objs into store, a file store rooted at dir, as
+// testutil.PutObjects does, and backdates each file to now-Age: the file
+// store reports a file's mtime as the object's modification time, and Put
+// has no way to set it.
 func Seed(t testing.TB, store storage.Store, dir string, now time.Time, objs []Object) {
 	t.Helper()
 	for _, o := range objs {
-		body := "body of " + o.Key
-		if err := store.Put(context.Background(), o.Key, strings.NewReader(body), int64(len(body))); err != nil {
-			t.Fatal(err)
-		}
+		testutil.PutObjects(t, store, o.Key)
 		mt := now.Add(-o.Age)
 		if err := os.Chtimes(filepath.Join(dir, filepath.FromSlash(o.Key)), mt, mt); err != nil {
 			t.Fatal(err)
 		}
 	}
-}
-
-// Keys lists every key under prefix, sorted.
-func Keys(t testing.TB, store storage.Store, prefix string) []string {
-	t.Helper()
-	var out []string
-	for o, err := range store.List(context.Background(), prefix, "") {
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, o.Key)
-	}
-	return out
 }
 
 // Photos is a fake Artifi photo list. Fail, when set, is returned instead

@@ -1,43 +1,25 @@
 package bigin_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/sim/biginsim"
+	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // No client secret, refresh token or access token ever reaches a log line or
 // an error string, whatever the failure.
 func TestNoSecretInLogsOrErrors(t *testing.T) {
 	b := setup(t, biginsim.Options{MintLimit: 3})
 	b.sim.AddRecord("Contacts", "1", true)
-	var logs syncBuffer
+	var logs testutil.Buffer
 	logger := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	withLog := func(c *bigin.Config) { c.Logger = &logger }
 	ctx := context.Background()
