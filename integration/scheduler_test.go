@@ -2,8 +2,8 @@ package integration
 
 import (
 	"bufio"
-	"errors"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"

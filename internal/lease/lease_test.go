@@ -157,8 +157,8 @@ func TestLostLease(t *testing.T) {
 // Work under a lease's Context stops when the lease is lost, and its error
 // says why; work whose lease is held is not disturbed.
 func TestContextEndsWhenTheLeaseIsLost(t *testing.T) {
-	onEachRedis(t, func(t *testing.T, b backend) {
-		l, err := Acquire(t.Context(), b.rdb, "me", ttl, "a")
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
+		l, err := Acquire(t.Context(), b.Client, "me", ttl, "a")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestContextEndsWhenTheLeaseIsLost(t *testing.T) {
 		if err := Cause(ctx, errors.New("a step failed")); errors.Is(err, ErrLost) {
 			t.Errorf("Cause while held = %v, want the error alone", err)
 		}
-		if err := b.rdb.Set(t.Context(), "a", "other", time.Minute).Err(); err != nil {
+		if err := b.Client.Set(t.Context(), "a", "other", time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
 		select {
