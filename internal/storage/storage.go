@@ -1,13 +1,13 @@
-// Package storage is the object store the handlers act on: user photos and
-// assets under users/{userId}/..., receipts/..., quarantine/... and
-// dead-letters/....
+// Package storage is the object store that photo deletion, merges, erasures,
+// sweeps and the dead-letter archiver act on; internal/skeys names the paths
+// they use in it.
 //
 // Two backends satisfy one small Store interface with the same semantics,
 // proved by the shared conformance suite in storagetest: S3 (any
 // S3-compatible server, through minio-go) and a local directory (file:///path)
 // for single-machine installs and tests.
 //
-// Errors carry an errclass class so that handlers never decide retries: an
+// Errors carry an errclass class so that callers never decide retries: an
 // invalid key, denied access or a missing bucket is permanent; network
 // failures and 5xx are retryable; a missing object is ErrNotFound, classed
 // "already gone".
@@ -44,7 +44,7 @@ var (
 	ErrInvalidKey = errors.New("storage: invalid key")
 )
 
-// Store is what the handlers need from an object store. Implementations are
+// Store is what the domain needs from an object store. Implementations are
 // safe for concurrent use.
 type Store interface {
 	// Stat describes the object at key.

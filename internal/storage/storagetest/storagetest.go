@@ -1,5 +1,5 @@
 // Package storagetest is the conformance suite every storage.Store backend
-// passes, so that handlers see the same behaviour whichever store the
+// passes, so that its users see the same behaviour whichever store the
 // program is configured with (the model is River's riverdrivertest).
 package storagetest
 
