@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Queue carries the slices of a request as tasks (handlers.EraseQueue, on
+// Queue carries the slices of a request as tasks (erasuretasks.Queue, on
 // asynq). Slice 0 is the one filing enqueues; each slice schedules the next.
 type Queue interface {
 	// Check refuses a request that could not be carried as a task, naming

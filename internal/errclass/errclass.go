@@ -6,7 +6,7 @@
 // retryable, because an unknown failure is far more often transient than a
 // bug, and a wrong "permanent" loses work while a wrong "retry" only costs time.
 // The asynq wiring (handlers middleware and the server's RetryDelayFunc and
-// IsFailure) reads these classes; handlers never decide retries themselves.
+// IsFailure) reads these classes; the domain never decides retries itself.
 package errclass
 
 import (

@@ -35,7 +35,7 @@ type Object struct {
 
 var (
 	// ErrNotFound is returned (wrapped) by Stat, Get, Copy and Move when the
-	// object is absent. It is classed errclass.AlreadyGone: a handler that
+	// object is absent. It is classed errclass.AlreadyGone: a caller that
 	// needs the object present must reclassify it.
 	ErrNotFound = errors.New("storage: object not found")
 

@@ -27,7 +27,7 @@ func (r ListDeleteResult) ObjectsPerSec() float64 {
 	return float64(r.Objects) / r.Elapsed.Seconds()
 }
 
-// ListDelete erases prefix the way the erasure handler does, streaming:
+// ListDelete erases prefix the way an erasure does, streaming:
 // list, gather 1,000 keys, DeleteMany them, go on listing. It samples the
 // heap every millisecond meanwhile, since a store that collected every key
 // before deleting would show its peak only in the middle of the run.

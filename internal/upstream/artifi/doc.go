@@ -35,7 +35,7 @@
 //	DeleteUserPhoto v3/v4   227, 261  ErrInvalidUserID     AlreadyGone  Artifi knows users only through their data; a user it does not know has no photo left to delete
 //	GetUserUploadedList     227, 261  ErrInvalidUserID     AlreadyGone  same; AllUserPhotoIDs returns an empty list, nil
 //	DeleteDesignsbyUserId   227, 261  ErrInvalidUserID     AlreadyGone  no such user, so no designs
-//	UpdateUserId            232       ErrInvalidOldUserID  AlreadyGone  the guest id is gone: merged already (a retry after a lost answer) or never had data; not idempotent, so the merge handler verifies the new user
+//	UpdateUserId            232       ErrInvalidOldUserID  AlreadyGone  the guest id is gone: merged already (a retry after a lost answer) or never had data; not idempotent, so the merge (internal/merge) verifies the new user
 //	UpdateUserId            227, 261  ErrInvalidUserID     Permanent    the id in question is the new one we send; a bad id of ours stays bad
 //	any                     221, 372  ErrInvalidWebsite    Permanent    websiteId wrong or missing: configuration
 //	any                     226       ErrInvalidClientKey  Permanent    webApiClientKey missing or wrong: configuration
