@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
-	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
 func newDLQCmd(e env) *cobra.Command {
@@ -41,7 +39,7 @@ Redis comes from --redis-url or LIFECYCLE_REDIS_URL.`,
 
 	show := dlqCmd(e, "show ID", "print a dead letter (JSON)", needTaskID("show"),
 		func(ctx context.Context, in *asynq.Inspector, args []string) error {
-			t, err := findArchived(in, args[0], f.queue)
+			t, err := deadLetters(in).Find(args[0], f.queue)
 			if err != nil {
 				return err
 			}
@@ -63,7 +61,7 @@ Redis comes from --redis-url or LIFECYCLE_REDIS_URL.`,
 		},
 		func(ctx context.Context, in *asynq.Inspector, args []string) error {
 			if !f.all {
-				t, err := findArchived(in, args[0], f.queue)
+				t, err := deadLetters(in).Find(args[0], f.queue)
 				if err != nil {
 					return err
 				}
@@ -73,11 +71,17 @@ Redis comes from --redis-url or LIFECYCLE_REDIS_URL.`,
 				fmt.Fprintf(e.stdout, "retrying %s on %s\n", t.ID, t.Queue)
 				return nil
 			}
-			n := 0
-			for t, err := range archived(in, f.queue, f.typ) {
+			// Listed in full first: each retry takes a dead letter out of
+			// the pages still to be read, which would skip as many.
+			var all []*asynq.TaskInfo
+			for t, err := range deadLetters(in).All(f.queue, f.typ) {
 				if err != nil {
 					return err
 				}
+				all = append(all, t)
+			}
+			n := 0
+			for _, t := range all {
 				if err := in.RunTask(t.Queue, t.ID); err != nil {
 					return fmt.Errorf("retry %s: %w (after %d retried)", t.ID, err, n)
 				}
@@ -92,7 +96,7 @@ Redis comes from --redis-url or LIFECYCLE_REDIS_URL.`,
 
 	del := dlqCmd(e, "delete ID", "delete a dead letter (its copy stays in storage)", needTaskID("delete"),
 		func(ctx context.Context, in *asynq.Inspector, args []string) error {
-			t, err := findArchived(in, args[0], f.queue)
+			t, err := deadLetters(in).Find(args[0], f.queue)
 			if err != nil {
 				return err
 			}
@@ -142,69 +146,9 @@ func needTaskID(sub string) cobra.PositionalArgs {
 	}
 }
 
-// archived yields every dead letter of the queues (all known ones if queue
-// is empty), of type typ if given, a page at a time.
-func archived(in *asynq.Inspector, queue, typ string) func(yield func(*asynq.TaskInfo, error) bool) {
-	return func(yield func(*asynq.TaskInfo, error) bool) {
-		queues := []string{queue}
-		if queue == "" {
-			known, err := in.Queues()
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			queues = tasks.Queues()
-			for _, q := range known {
-				if !slices.Contains(queues, q) {
-					queues = append(queues, q)
-				}
-			}
-		}
-		for _, q := range queues {
-			for page := 1; ; page++ {
-				infos, err := in.ListArchivedTasks(q, asynq.PageSize(500), asynq.Page(page))
-				if err != nil {
-					if errors.Is(err, asynq.ErrQueueNotFound) {
-						break
-					}
-					yield(nil, err)
-					return
-				}
-				for _, t := range infos {
-					if typ == "" || t.Type == typ {
-						if !yield(t, nil) {
-							return
-						}
-					}
-				}
-				if len(infos) < 500 {
-					break
-				}
-			}
-		}
-	}
-}
-
-func findArchived(in *asynq.Inspector, id, queue string) (*asynq.TaskInfo, error) {
-	queues := []string{queue}
-	if queue == "" {
-		var err error
-		if queues, err = in.Queues(); err != nil {
-			return nil, err
-		}
-	}
-	for _, q := range queues {
-		t, err := in.GetTaskInfo(q, id)
-		if err == nil && t.State == asynq.TaskStateArchived {
-			return t, nil
-		}
-	}
-	return nil, fmt.Errorf("no dead letter with id %q", id)
-}
-
 func dlqList(w io.Writer, in *asynq.Inspector, f dlqFlags) error {
 	n := 0
-	for t, err := range archived(in, f.queue, f.typ) {
+	for t, err := range deadLetters(in).All(f.queue, f.typ) {
 		if err != nil {
 			return err
 		}

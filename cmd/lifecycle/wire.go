@@ -180,3 +180,8 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 	}
 	return mux, nil
 }
+
+// deadLetters finds dead letters through in, ours first, busiest first.
+func deadLetters(in *asynq.Inspector) deadletter.Letters {
+	return deadletter.Letters{Inspector: in, First: tasks.Queues()}
+}

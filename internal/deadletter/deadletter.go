@@ -42,8 +42,7 @@ const pageSize = 200
 
 // Inspector is the part of asynq.Inspector the archiver uses.
 type Inspector interface {
-	Queues() ([]string, error)
-	ListArchivedTasks(queue string, opts ...asynq.ListOption) ([]*asynq.TaskInfo, error)
+	lister
 	GetQueueInfo(queue string) (*asynq.QueueInfo, error)
 	DeleteTask(queue, id string) error
 }
@@ -123,45 +122,40 @@ func member(t *asynq.TaskInfo) string {
 
 func (a *Archiver) copyQueue(ctx context.Context, queue string) (int, error) {
 	copied := 0
-	for page := 1; ; page++ {
-		infos, err := a.Inspector.ListArchivedTasks(queue, asynq.PageSize(pageSize), asynq.Page(page))
+	for t, err := range archived(a.Inspector, queue) {
 		if err != nil {
 			return copied, fmt.Errorf("deadletter: list %s: %w", queue, err)
 		}
-		for _, t := range infos {
-			m := member(t)
-			if err := a.Redis.ZScore(ctx, rkeys.DeadLettersCopied(), m).Err(); err == nil {
-				continue
-			} else if !errors.Is(err, redis.Nil) {
-				return copied, fmt.Errorf("deadletter: %w", err)
-			}
-			b, err := json.MarshalIndent(NewRecord(t, a.Now()), "", "  ")
-			if err != nil {
-				return copied, err
-			}
-			copyKey := skeys.DeadLetter(t.Queue, t.ID, t.LastFailedAt)
-			if err := a.Store.Put(ctx, copyKey, bytes.NewReader(b), int64(len(b))); err != nil {
-				return copied, fmt.Errorf("deadletter: store copy of %s: %w", t.ID, err)
-			}
-			// NX: of two runs that copied the same dead letter at once, only
-			// one counts and logs it.
-			added, err := a.Redis.ZAddNX(ctx, rkeys.DeadLettersCopied(), redis.Z{Score: float64(a.Now().Unix()), Member: m}).Result()
-			if err != nil {
-				return copied, fmt.Errorf("deadletter: %w", err)
-			}
-			if added == 0 {
-				continue
-			}
-			copied++
-			a.DeadLetters.WithLabelValues(t.Type, t.Queue).Inc()
-			a.Log.Error().Str("task_id", t.ID).Str("type", t.Type).Str("queue", t.Queue).
-				Int("retried", t.Retried).Time("failed_at", t.LastFailedAt).Str("error", t.LastErr).
-				Str("copy", copyKey).Msg("task dead-lettered")
+		m := member(t)
+		if err := a.Redis.ZScore(ctx, rkeys.DeadLettersCopied(), m).Err(); err == nil {
+			continue
+		} else if !errors.Is(err, redis.Nil) {
+			return copied, fmt.Errorf("deadletter: %w", err)
 		}
-		if len(infos) < pageSize {
-			return copied, nil
+		b, err := json.MarshalIndent(NewRecord(t, a.Now()), "", "  ")
+		if err != nil {
+			return copied, err
 		}
+		copyKey := skeys.DeadLetter(t.Queue, t.ID, t.LastFailedAt)
+		if err := a.Store.Put(ctx, copyKey, bytes.NewReader(b), int64(len(b))); err != nil {
+			return copied, fmt.Errorf("deadletter: store copy of %s: %w", t.ID, err)
+		}
+		// NX: of two runs that copied the same dead letter at once, only
+		// one counts and logs it.
+		added, err := a.Redis.ZAddNX(ctx, rkeys.DeadLettersCopied(), redis.Z{Score: float64(a.Now().Unix()), Member: m}).Result()
+		if err != nil {
+			return copied, fmt.Errorf("deadletter: %w", err)
+		}
+		if added == 0 {
+			continue
+		}
+		copied++
+		a.DeadLetters.WithLabelValues(t.Type, t.Queue).Inc()
+		a.Log.Error().Str("task_id", t.ID).Str("type", t.Type).Str("queue", t.Queue).
+			Int("retried", t.Retried).Time("failed_at", t.LastFailedAt).Str("error", t.LastErr).
+			Str("copy", copyKey).Msg("task dead-lettered")
 	}
+	return copied, nil
 }
 
 // trimQueue deletes the oldest dead letters beyond Keep, each already copied.
