@@ -1,6 +1,7 @@
 package erasure
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -67,10 +68,10 @@ func (e *Executor) RunSlice(ctx context.Context, r Request, n int) error {
 	}
 
 	next := n + 1
-	if err := e.Queue.Enqueue(lctx, r, next, cmp0(e.Watchdog, WatchdogDefault)); err != nil {
+	if err := e.Queue.Enqueue(lctx, r, next, cmp.Or(e.Watchdog, WatchdogDefault)); err != nil {
 		return fmt.Errorf("erasure %s: schedule slice %d: %w", r.ID, next, err)
 	}
-	out, err := e.Run(lctx, r, n, e.now().Add(cmp0(e.SliceBudget, SliceBudgetDefault)))
+	out, err := e.Run(lctx, r, n, e.now().Add(cmp.Or(e.SliceBudget, SliceBudgetDefault)))
 	err = lease.Cause(lctx, err)
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -98,12 +99,4 @@ func (e *Executor) nothingToDo(ctx context.Context, id string, n int) (bool, err
 		return false, err
 	}
 	return rec.JoinedTo != "" || rec.State.Status == StatusDone || rec.State.Slice > n, nil
-}
-
-// cmp0 is d, or def when d is not positive.
-func cmp0(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
