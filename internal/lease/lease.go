@@ -91,16 +91,23 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// releaseScript deletes a key only if owner still holds it.
+// deleteIfScript deletes a key only if it still holds a value.
 //
 //	KEYS[1] the key
-//	ARGV[1] owner
-//	returns 1 if released, 0 if not held by owner
-var releaseScript = redis.NewScript(`
+//	ARGV[1] the value: a lease's owner, or a token found rejected
+//	returns 1 if deleted, 0 if the key holds something else or nothing
+var deleteIfScript = redis.NewScript(`
 if redis.call("GET", KEYS[1]) == ARGV[1] then
 	return redis.call("DEL", KEYS[1])
 end
 return 0`)
+
+// DeleteIf deletes key only if it still holds value: how a lease lets its
+// keys go, and how a process drops a shared value it found bad without
+// dropping one that another process has put in its place since.
+func DeleteIf(ctx context.Context, rdb redis.UniversalClient, key, value string) error {
+	return deleteIfScript.Run(ctx, rdb, []string{key}, value).Err()
+}
 
 // Lease is a set of held keys, renewed in the background until Release.
 type Lease struct {
@@ -230,6 +237,6 @@ func (l *Lease) Release(ctx context.Context) {
 func (l *Lease) releaseKeys(ctx context.Context) {
 	for _, key := range l.keys {
 		// A key left behind frees itself when its lease runs out.
-		_ = releaseScript.Run(ctx, l.rdb, []string{key}, l.owner).Err()
+		_ = DeleteIf(ctx, l.rdb, key, l.owner)
 	}
 }

@@ -38,19 +38,6 @@ const (
 	maxBody = 1 << 20
 )
 
-// compareAndDelete deletes a key only if it still holds the given value: used
-// to drop a token that Bigin rejected only if no other process has replaced
-// it already.
-//
-//	KEYS[1]: the key
-//	ARGV[1]: the value expected
-//	result:  1 if deleted, 0 otherwise
-var compareAndDelete = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-	return redis.call("DEL", KEYS[1])
-end
-return 0`)
-
 // tokenSource hands out the shared access token, refreshing it when neither
 // this process nor Redis has a live one.
 type tokenSource struct {
@@ -282,7 +269,7 @@ func (ts *tokenSource) mint(ctx context.Context) (string, time.Duration, error) 
 // In that order: a goroutine that misses the token here reads Redis, and
 // would otherwise find tok still there and bring it back for the others.
 func (ts *tokenSource) invalidate(ctx context.Context, tok string) error {
-	err := compareAndDelete.Run(ctx, ts.rdb, []string{ts.key}, tok).Err()
+	err := lease.DeleteIf(ctx, ts.rdb, ts.key, tok)
 	ts.mu.Lock()
 	if ts.cur == tok {
 		ts.cur = ""
