@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,10 @@ func SetSystem(ctx context.Context, system string) {
 //   - errclass.AlreadyGone: succeeded, recorded as already_gone.
 //   - errclass.Permanent or asynq.SkipRetry: archived at once (dead letter).
 //   - anything else: retried (the server's RetryDelayFunc reads any delay the
-//     upstream asked for), or archived once retries are exhausted.
+//     upstream asked for), or archived once retries are exhausted; a rate
+//     limit is recorded as throttled, since it spends no retry.
+//   - the task's timeout reached: a failure that spends a retry, recorded as
+//     timed_out (dead_lettered once retries are exhausted).
 //   - the worker shutting down: handed back to the queue, recorded as
 //     interrupted.
 //
@@ -63,6 +67,9 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
 			outcome, ret := decide(ctx, err, retried, maxRetry)
+			if err == nil {
+				err = ret // a context that ended while the handler returned nil
+			}
 
 			system := n.system
 			if system == "" {
@@ -75,7 +82,7 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 			queue, _ := asynq.GetQueueName(ctx)
 			ev := log.Info()
 			switch outcome {
-			case metrics.OutcomeRetried, metrics.OutcomeInterrupted:
+			case metrics.OutcomeRetried, metrics.OutcomeThrottled, metrics.OutcomeTimedOut, metrics.OutcomeInterrupted:
 				ev = log.Warn()
 			case metrics.OutcomeDeadLettered:
 				ev = log.Error()
@@ -85,7 +92,7 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 				Dur("duration", elapsed).Str("outcome", outcome).Str("system", system)
 			if err != nil {
 				ev = ev.Str("error_class", string(classOf(err))).Err(err)
-				if d, ok := errclass.Delay(err); ok && outcome == metrics.OutcomeRetried {
+				if d, ok := errclass.Delay(err); ok && (outcome == metrics.OutcomeRetried || outcome == metrics.OutcomeThrottled) {
 					ev = ev.Dur("retry_in", d)
 				}
 			}
@@ -117,8 +124,20 @@ func (r *Running) Wait(d time.Duration) bool {
 }
 
 // decide maps a handler's result to an outcome and to the error asynq sees.
+// A task whose context has ended was dealt with by asynq on that account,
+// whatever the handler returned: a deadline is a failure, a cancellation a
+// shutdown that handed the task back.
 func decide(ctx context.Context, err error, retried, maxRetry int) (string, error) {
 	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		// asynq cancels a task's context when the worker's shutdown grace
+		// runs out (and on CancelProcessing); the task is handed back.
+		return metrics.OutcomeInterrupted, cmp.Or(err, ctx.Err())
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && retried >= maxRetry:
+		return metrics.OutcomeDeadLettered, cmp.Or(err, ctx.Err())
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// The task's timeout: asynq counts a failure and spends a retry.
+		return metrics.OutcomeTimedOut, cmp.Or(err, ctx.Err())
 	case err == nil:
 		return metrics.OutcomeSucceeded, nil
 	case errclass.Of(err) == errclass.AlreadyGone:
@@ -127,13 +146,11 @@ func decide(ctx context.Context, err error, retried, maxRetry int) (string, erro
 		return metrics.OutcomeDeadLettered, err
 	case errclass.Of(err) == errclass.Permanent:
 		return metrics.OutcomeDeadLettered, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		// asynq cancels a task's context when the worker shuts down (and on
-		// CancelProcessing); the task is handed back, not failed.
-		return metrics.OutcomeInterrupted, err
 	case retried >= maxRetry:
 		// asynq archives a task whose retries are spent, throttled or not.
 		return metrics.OutcomeDeadLettered, err
+	case errclass.IsThrottled(err):
+		return metrics.OutcomeThrottled, err
 	default:
 		return metrics.OutcomeRetried, err
 	}

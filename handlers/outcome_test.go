@@ -48,6 +48,10 @@ func TestOutcomes(t *testing.T) {
 		"throttled": func(context.Context) error { return errclass.Throttled(errors.New("429"), time.Hour) },
 		"exhausted": func(context.Context) error { return errors.New("still down") },
 		"panics":    func(context.Context) error { panic("nil map") },
+		"slow": func(ctx context.Context) error {
+			<-ctx.Done() // until the task's timeout
+			return ctx.Err()
+		},
 	}
 	mux := asynq.NewServeMux()
 	mux.Use(Outcomes(log, reg.Tasks, time.Now, nil))
@@ -71,7 +75,11 @@ func TestOutcomes(t *testing.T) {
 		if typ == "exhausted" {
 			retries = 0
 		}
-		info, err := client.Enqueue(asynq.NewTask(typ, nil), asynq.MaxRetry(retries), asynq.Retention(time.Hour))
+		opts := []asynq.Option{asynq.MaxRetry(retries), asynq.Retention(time.Hour)}
+		if typ == "slow" {
+			opts = append(opts, asynq.Timeout(time.Second)) // whole seconds: asynq keeps seconds
+		}
+		info, err := client.Enqueue(asynq.NewTask(typ, nil), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,9 +98,10 @@ func TestOutcomes(t *testing.T) {
 		"permanent": {"archived", 0, "dead_lettered", "permanent"},
 		"transient": {"retry", 1, "retried", "retry"},
 		"later":     {"retry", 1, "retried", "retry"},
-		"throttled": {"retry", 0, "retried", "retry"}, // a rate limit spends no retry
+		"throttled": {"retry", 0, "throttled", "retry"}, // a rate limit spends no retry
 		"exhausted": {"archived", 0, "dead_lettered", "retry"},
 		"panics":    {"retry", 1, "retried", "retry"},
+		"slow":      {"retry", 1, "timed_out", "retry"}, // a failure, not a shutdown
 	}
 	inspector := testutil.Inspector(t, redis)
 	got := map[string]seen{}
@@ -110,7 +119,7 @@ func TestOutcomes(t *testing.T) {
 			got[typ] = seen{info.State.String(), info.Retried, l["outcome"].(string), class}
 		}
 		return len(got) == len(want)
-	}, "outcomes seen after 10s: %+v, want %+v", testutil.Later(func() any { return got }), want)
+	}, "outcomes seen after 10s: %+v, want %+v\n%s", testutil.Later(func() any { return got }), want, testutil.Later(func() any { return logs.String() }))
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
@@ -137,4 +146,23 @@ func TestOutcomes(t *testing.T) {
 	if n := promtest.ToFloat64(reg.Tasks.Outcomes.WithLabelValues("gone", "test-system", "already_gone")); n != 1 {
 		t.Errorf("already_gone counter = %v, want 1", n)
 	}
+
+	// What asynq counts as failed attempts is what our outcomes count as
+	// failures: retried, timed_out and dead_lettered, not throttled. Tasks
+	// still being retried move both; they settle together.
+	srv.Stop() // no new attempts
+	var failed, counted int
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		q, err := inspector.GetQueueInfo("default")
+		if err != nil || q.Active > 0 {
+			return false
+		}
+		failed, counted = q.Failed, 0
+		for typ := range results {
+			for _, outcome := range metrics.Failures {
+				counted += int(promtest.ToFloat64(reg.Tasks.Outcomes.WithLabelValues(typ, "test-system", outcome)))
+			}
+		}
+		return failed == counted
+	}, "asynq counted %d failed attempts, our outcomes %d", testutil.Later(func() any { return failed }), testutil.Later(func() any { return counted }))
 }

@@ -11,14 +11,24 @@ import (
 
 // Outcomes a task attempt can end with. "already_gone" is a success whose
 // target was absent before we acted; "interrupted" is a shutdown that handed
-// the task back to its queue.
+// the task back to its queue; "timed_out" is an attempt that reached the
+// task's timeout, a failure that spends a retry; "throttled" is a rate limit,
+// retried without spending one.
+//
+// asynq counts an attempt as failed (asynq_tasks_failed_today) exactly when
+// its outcome is one of Failures.
 const (
 	OutcomeSucceeded    = "succeeded"
 	OutcomeAlreadyGone  = "already_gone"
 	OutcomeRetried      = "retried"
+	OutcomeTimedOut     = "timed_out"
+	OutcomeThrottled    = "throttled"
 	OutcomeDeadLettered = "dead_lettered"
 	OutcomeInterrupted  = "interrupted"
 )
+
+// Failures are the outcomes asynq counts as failed attempts.
+var Failures = []string{OutcomeRetried, OutcomeTimedOut, OutcomeDeadLettered}
 
 // Tasks are the metrics the task middleware records.
 type Tasks struct {
@@ -44,7 +54,7 @@ func New(inspector *asynq.Inspector) *Registry {
 	r.Tasks = Tasks{
 		Outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifecycle_task_outcomes_total",
-			Help: "Task attempts by type, target system and outcome (succeeded, already_gone, retried, dead_lettered, interrupted).",
+			Help: "Task attempts by type, target system and outcome (succeeded, already_gone, retried, timed_out, throttled, dead_lettered, interrupted).",
 		}, []string{"type", "system", "outcome"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lifecycle_task_duration_seconds",
