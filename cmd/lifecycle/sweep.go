@@ -127,7 +127,7 @@ func openSweeper(ctx context.Context, cfg *config.Config, withUpstream bool, log
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, log, nil)
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err

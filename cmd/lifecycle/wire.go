@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -106,9 +107,21 @@ func openUpstreams(cfg *config.Config, rdb redis.UniversalClient, log zerolog.Lo
 }
 
 // openStore opens and checks the object store: a wrong endpoint, bucket or
-// key stops the process with its name instead of failing every task.
-func openStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
-	store, err := storage.Open(ctx, cfg.Storage, storage.Credentials{AccessKey: cfg.S3AccessKey.Value(), SecretKey: cfg.S3SecretKey.Value()})
+// key stops the process with its name instead of failing every task. A
+// bucket that goes missing later is an alert: an error line for each call
+// that finds it missing, and lifecycle_storage_bucket_missing_total when
+// missing (the worker's) is not nil.
+func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger, missing *prometheus.CounterVec) (storage.Store, error) {
+	store, err := storage.OpenWith(ctx, cfg.Storage, storage.Options{
+		Credentials: storage.Credentials{AccessKey: cfg.S3AccessKey.Value(), SecretKey: cfg.S3SecretKey.Value()},
+		Timeout:     cfg.StorageTimeout,
+		MissingBucket: func(bucket string) {
+			log.Error().Str("bucket", bucket).Msg("storage bucket missing: storage work fails, dead-lettered, until the bucket is restored")
+			if missing != nil {
+				missing.WithLabelValues(bucket).Inc()
+			}
+		},
+	})
 	if err != nil {
 		return nil, &usageError{"LIFECYCLE_STORAGE: " + err.Error()}
 	}
@@ -140,7 +153,7 @@ func newSweeper(cfg *config.Config, rdb redis.UniversalClient, store storage.Sto
 // registers them behind the outcome middleware.
 func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base) (*asynq.ServeMux, error) {
 	rdb := b.rdb
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, log, b.reg.BucketMissing)
 	if err != nil {
 		return nil, err
 	}

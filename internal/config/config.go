@@ -25,6 +25,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
+	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
 // Defaults, applied when neither a flag nor a variable sets a value.
@@ -73,6 +74,7 @@ type Config struct {
 	Storage         string
 	S3AccessKey     Secret
 	S3SecretKey     Secret
+	StorageTimeout  time.Duration // of each request to S3
 	LogLevel        string
 	LogFormat       string
 	Concurrency     int
@@ -290,6 +292,19 @@ var settings = map[Group][]setting{
 			set: func(c *Config, v string) error { c.S3AccessKey = Secret(v); return nil }},
 		{flag: "s3-secret-key", env: "LIFECYCLE_S3_SECRET_KEY", secret: true, usage: "S3 secret key",
 			set: func(c *Config, v string) error { c.S3SecretKey = Secret(v); return nil }},
+		{flag: "storage-timeout", env: "LIFECYCLE_STORAGE_TIMEOUT", def: storage.TimeoutDefault.String(),
+			usage: "how long one request to S3 may take before it fails (and is tried once more); a store that stops answering then frees the worker slot instead of holding it until the task's timeout",
+			set: func(c *Config, v string) error {
+				// A request and its one retry must fit in the shortest task
+				// timeout of work that uses storage, a merge's.
+				limit := mergeTimeout() / 2
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 || d >= limit {
+					return fmt.Errorf("want a positive duration under %v (a request and its retry must fit in a merge's %v timeout), got %q", limit, mergeTimeout(), v)
+				}
+				c.StorageTimeout = d
+				return nil
+			}},
 	},
 	GroupWorker: {
 		{flag: "concurrency", env: "LIFECYCLE_CONCURRENCY", def: strconv.Itoa(ConcurrencyDefault),
@@ -409,6 +424,11 @@ var settings = map[Group][]setting{
 				return nil
 			}},
 	},
+}
+
+func mergeTimeout() time.Duration {
+	p, _ := tasks.PolicyFor(tasks.TypeUserMerge)
+	return p.Timeout
 }
 
 // ParseRedisURL accepts the schemes asynq.ParseRedisURI understands that make

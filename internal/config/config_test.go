@@ -54,6 +54,8 @@ func TestParseErrorsNameTheSource(t *testing.T) {
 			`LIFECYCLE_QUEUES: want name=weight with a positive weight, got "default"`},
 		{"missing secret file", nil, map[string]string{"LIFECYCLE_BPM_PASSWORD_FILE": "/nonexistent/pw"},
 			`LIFECYCLE_BPM_PASSWORD_FILE: cannot read secret file: no such file or directory`},
+		{"storage timeout longer than a merge allows", nil, map[string]string{"LIFECYCLE_STORAGE_TIMEOUT": "20s"},
+			`LIFECYCLE_STORAGE_TIMEOUT: want a positive duration under 15s (a request and its retry must fit in a merge's 30s timeout), got "20s"`},
 		{"password never echoed", nil, map[string]string{"LIFECYCLE_REDIS_URL": "redis://:hunter2@host:notaport"},
 			`LIFECYCLE_REDIS_URL: not a URL: "(unparseable)"`},
 	}
@@ -88,6 +90,7 @@ func TestParseValues(t *testing.T) {
 			"LIFECYCLE_QUEUES":                 "merge=6,default=3",
 			"LIFECYCLE_S3_SECRET_KEY_FILE":     keyFile,
 			"LIFECYCLE_SHUTDOWN_TIMEOUT":       "3s",
+			"LIFECYCLE_STORAGE_TIMEOUT":        "2s",
 			"LIFECYCLE_ARTIFI_CLIENT_KEY":      "from-env",
 			"LIFECYCLE_ARTIFI_CLIENT_KEY_FILE": keyFile, // the variable itself wins over its file
 		})
@@ -98,11 +101,13 @@ func TestParseValues(t *testing.T) {
 		"concurrency": c.Concurrency, "queues": c.Queues, "s3 secret": c.S3SecretKey.Value(),
 		"artifi key": c.Artifi.ClientKey.Value(), "shutdown": c.ShutdownTimeout, "rest": rest,
 		"http": c.HTTPAddr, "redis shown": c.RedisDisplay(), "storage": c.Storage,
+		"storage timeout": c.StorageTimeout,
 	}
 	want := map[string]any{
 		"concurrency": 3, "queues": map[string]int{"merge": 6, "default": 3}, "s3 secret": "s3cr3t-from-file",
 		"artifi key": "from-env", "shutdown": 3 * time.Second, "rest": []string{"extra"},
 		"http": HTTPAddrDefault, "redis shown": "redis://redacted@127.0.0.1:6390/2", "storage": StorageDefault(),
+		"storage timeout": 2 * time.Second,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

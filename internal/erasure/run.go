@@ -54,8 +54,9 @@ var LimitsDefault = map[string]int{SystemArtifi: 8, SystemBigin: 2, SystemIBMBPM
 
 // StorageBatchDefault is how many keys a storage step deletes between two
 // checkpoints: a crash repeats at most one batch of our own (idempotent)
-// deletes.
-const StorageBatchDefault = 500
+// deletes. It is S3's limit of keys per DeleteObjects request, so that a
+// batch is one request.
+const StorageBatchDefault = 1000
 
 // maxIdlePasses is how many passes in a row may finish nothing before the
 // slice hands the error to asynq, whose backoff then spaces the attempts: a

@@ -45,6 +45,10 @@ type Registry struct {
 	// asynq's recoverer after a crash): the dead-letter archiver counts it
 	// when it copies it to storage.
 	DeadLetters *prometheus.CounterVec
+	// BucketMissing counts the storage calls that found the bucket missing:
+	// until it is restored every storage task fails, so any increase is an
+	// alert.
+	BucketMissing *prometheus.CounterVec
 }
 
 // New builds the registry. inspector may be nil (a process without Redis
@@ -66,7 +70,11 @@ func New(inspector *asynq.Inspector) *Registry {
 		Name: "lifecycle_dead_letters_total",
 		Help: "Tasks dead-lettered (archived), each counted once when copied to storage.",
 	}, []string{"type", "queue"})
-	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters,
+	r.BucketMissing = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifecycle_storage_bucket_missing_total",
+		Help: "Storage calls that found the bucket missing (every storage task fails until it is restored).",
+	}, []string{"bucket"})
+	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters, r.BucketMissing,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if inspector != nil {
 		r.MustRegister(newQueueCollector(inspector))

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -18,9 +20,13 @@ import (
 
 // s3Store keeps objects in one bucket of an S3-compatible server.
 type s3Store struct {
-	client *minio.Client
-	bucket string
-	loc    Location
+	client  *minio.Client
+	bucket  string
+	loc     Location
+	timeout time.Duration // of each request
+	// missingBucket, if not nil, is told each time a call finds the bucket
+	// missing.
+	missingBucket func(bucket string)
 }
 
 var _ Store = (*s3Store)(nil)
@@ -33,25 +39,71 @@ const deleteBatch = 1000
 // Objects of unknown size are thereby limited to 10,000 parts (160 GiB).
 const putPartSize = 16 << 20
 
-func newS3Client(loc Location, creds Credentials, maxRetries int) (*minio.Client, error) {
+// s3Attempts is how often minio-go sends one request before it gives up
+// (its MaxRetries counts attempts): once more after a dropped connection,
+// and no more, so that a store that does not answer fails the call within
+// about two request timeouts and asynq's backoff, not the library's, spaces
+// the next attempts. minio-go's default, 10, held a worker slot for 4-6 s
+// against a stopped store, and for the task's whole timeout against a
+// stalled one.
+const s3Attempts = 2
+
+func newS3Client(loc Location, creds Credentials, maxRetries int, timeout time.Duration) (*minio.Client, error) {
+	transport, err := minio.DefaultTransport(loc.Secure)
+	if err != nil {
+		return nil, err
+	}
 	return minio.New(loc.Endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(creds.AccessKey, creds.SecretKey, ""),
 		Secure:     loc.Secure,
 		Region:     loc.Region,
 		MaxRetries: maxRetries,
+		Transport:  deadlineTransport{next: transport, timeout: timeout},
 	})
 }
 
-func openS3(ctx context.Context, loc Location, creds Credentials) (Store, error) {
-	client, err := newS3Client(loc, creds, 0)
+// deadlineTransport gives every request to the store a deadline of its own,
+// from sending it to closing its answer: one page of a listing, one batch of
+// deletions, one part of an upload. The time a caller spends between two
+// requests (moving the objects of one page, say) does not count.
+type deadlineTransport struct {
+	next    http.RoundTripper
+	timeout time.Duration
+}
+
+func (t deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+func openS3(ctx context.Context, loc Location, opts Options) (Store, error) {
+	timeout := cmp.Or(opts.Timeout, TimeoutDefault)
+	client, err := newS3Client(loc, opts.Credentials, s3Attempts, timeout)
 	if err != nil {
 		return nil, errclass.AsPermanent(fmt.Errorf("storage: %s: %w", loc, err))
 	}
-	s := &s3Store{client: client, bucket: loc.Bucket, loc: loc}
+	s := &s3Store{client: client, bucket: loc.Bucket, loc: loc, timeout: timeout, missingBucket: opts.MissingBucket}
 	// The check uses a client that does not retry, so a wrong endpoint
 	// reports its real cause (connection refused, no such host) instead of
 	// the timeout that retries would run into.
-	check, err := newS3Client(loc, creds, 1)
+	check, err := newS3Client(loc, opts.Credentials, 1, OpenTimeout)
 	if err != nil {
 		return nil, errclass.AsPermanent(fmt.Errorf("storage: %s: %w", loc, err))
 	}
@@ -106,10 +158,58 @@ func (s *s3Store) String() string { return s.loc.String() }
 
 func (s *s3Store) Close() error { return nil }
 
-// fail wraps an S3 error with the operation and key, classed: the server's
-// refusals (4xx) are permanent, except a rate limit; the rest (network, 5xx,
-// SlowDown) is retryable.
-func (s *s3Store) fail(op, key string, err error) error {
+// ErrBucketMissing is returned (wrapped, classed permanent) when the
+// store's bucket does not exist: nothing can be stored, found or deleted
+// until it is restored, and a key that is "not found" there is not gone.
+var ErrBucketMissing = errors.New("bucket does not exist")
+
+// fail is classify for a call made with ctx, with two answers made
+// precise. A request that outlived the store's timeout says so. A "not
+// found" counts only once the bucket is known to exist: S3 answers a HEAD
+// (Stat) of a key in a missing bucket with a 404 that has no body, which
+// minio-go reads as NoSuchKey, and every deletion would then be recorded as
+// already gone while nothing was deleted.
+func (s *s3Store) fail(ctx context.Context, op, key string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("storage: %s %q: %s did not answer within %v: %w", op, key, s.loc, s.timeout, err)
+	}
+	err = s.classify(op, key, err)
+	if errors.Is(err, ErrNotFound) {
+		if berr := s.confirmBucket(ctx, op, key); berr != nil {
+			return berr
+		}
+	}
+	return err
+}
+
+// confirmBucket reports whether the bucket exists: nil if it does, an error
+// wrapping ErrBucketMissing (permanent) if it does not, and the failure of
+// the check otherwise. It asks with a listing, whose answer has a body that
+// names a missing bucket (as checkS3 does at start).
+func (s *s3Store) confirmBucket(ctx context.Context, op, key string) error {
+	for obj := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: key, MaxKeys: 1, Recursive: true}) {
+		if obj.Err == nil {
+			break
+		}
+		if minio.ToErrorResponse(obj.Err).Code == minio.NoSuchBucket {
+			if s.missingBucket != nil {
+				s.missingBucket(s.bucket)
+			}
+			return errclass.AsPermanent(fmt.Errorf("storage: %s %q: %w: %q on %s", op, key, ErrBucketMissing, s.bucket, s.loc.Endpoint))
+		}
+		err := s.classify("check bucket", s.bucket, obj.Err)
+		if errors.Is(err, ErrNotFound) { // not a "gone" we could trust
+			return errclass.RetryAfter(fmt.Errorf("storage: %s %q: not found, and bucket %q not confirmed: %w", op, key, s.bucket, obj.Err), 0)
+		}
+		return err
+	}
+	return nil
+}
+
+// classify wraps an S3 error with the operation and key, classed: the
+// server's refusals (4xx) are permanent, except a rate limit; the rest
+// (network, 5xx, SlowDown) is retryable.
+func (s *s3Store) classify(op, key string, err error) error {
 	resp := minio.ToErrorResponse(err)
 	if resp.Code == "NoSuchKey" || resp.Code == "NotFound" {
 		return notFound(op, key)
@@ -118,7 +218,12 @@ func (s *s3Store) fail(op, key string, err error) error {
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return err
-	case isAuthCode(resp.Code) || resp.Code == minio.NoSuchBucket:
+	case resp.Code == minio.NoSuchBucket:
+		if s.missingBucket != nil {
+			s.missingBucket(s.bucket)
+		}
+		return errclass.AsPermanent(fmt.Errorf("%w: %q: %w", ErrBucketMissing, s.bucket, err))
+	case isAuthCode(resp.Code):
 		return errclass.AsPermanent(err)
 	case resp.Code == "SlowDown" || resp.StatusCode == http.StatusServiceUnavailable:
 		return err
@@ -139,7 +244,7 @@ func (s *s3Store) Stat(ctx context.Context, key string) (Object, error) {
 	}
 	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if err != nil {
-		return Object{}, s.fail("stat", key, err)
+		return Object{}, s.fail(ctx, "stat", key, err)
 	}
 	return Object{Key: key, Size: info.Size, Modified: info.LastModified}, nil
 }
@@ -150,13 +255,13 @@ func (s *s3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	}
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, s.fail("get", key, err)
+		return nil, s.fail(ctx, "get", key, err)
 	}
 	// GetObject is lazy; Stat sends the GET (whose body Read then uses), so
 	// a missing key fails here rather than at the first Read.
 	if _, err := obj.Stat(); err != nil {
 		obj.Close()
-		return nil, s.fail("get", key, err)
+		return nil, s.fail(ctx, "get", key, err)
 	}
 	return obj, nil
 }
@@ -170,7 +275,7 @@ func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) 
 		opts.PartSize = putPartSize
 	}
 	if _, err := s.client.PutObject(ctx, s.bucket, key, r, size, opts); err != nil {
-		return s.fail("put", key, err)
+		return s.fail(ctx, "put", key, err)
 	}
 	return nil
 }
@@ -184,7 +289,7 @@ func (s *s3Store) Delete(ctx context.Context, key string) error {
 		return nil
 	}
 	// S3 answers 204 for a missing key; some servers say NoSuchKey.
-	if err := s.fail("delete", key, err); !errors.Is(err, ErrNotFound) {
+	if err := s.fail(ctx, "delete", key, err); !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	return nil
@@ -201,23 +306,32 @@ func (s *s3Store) DeleteMany(ctx context.Context, keys []string) error {
 		// batch whose request failed, and we want every batch tried.
 		results, err := s.client.RemoveObjectsWithIter(ctx, s.bucket, slices.Values(batch), minio.RemoveObjectsOptions{})
 		if err != nil {
+			err = s.fail(ctx, "delete", fmt.Sprintf("%d keys from %s", len(batch), batch[0].Key), err)
 			for _, o := range batch {
-				failed = append(failed, KeyFailure{Key: o.Key, Err: s.fail("delete", o.Key, err)})
+				failed = append(failed, KeyFailure{Key: o.Key, Err: err})
 			}
 			batch = batch[:0]
 			return
 		}
 		reported := 0
+		var gone []string // answered "not found": gone, if the bucket exists
 		for res := range results {
 			reported++
 			if res.Err == nil {
 				continue
 			}
-			err := s.fail("delete", res.ObjectName, res.Err)
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(s.classify("delete", res.ObjectName, res.Err), ErrNotFound) {
+				gone = append(gone, res.ObjectName)
 				continue
 			}
-			failed = append(failed, KeyFailure{Key: res.ObjectName, Err: err})
+			failed = append(failed, KeyFailure{Key: res.ObjectName, Err: s.fail(ctx, "delete", res.ObjectName, res.Err)})
+		}
+		if len(gone) > 0 {
+			if err := s.confirmBucket(ctx, "delete", gone[0]); err != nil {
+				for _, key := range gone {
+					failed = append(failed, KeyFailure{Key: key, Err: err})
+				}
+			}
 		}
 		if reported == 0 && ctx.Err() != nil {
 			// Stopped before the request: nothing was reported.
@@ -254,7 +368,7 @@ func (s *s3Store) Copy(ctx context.Context, src, dst string) error {
 		minio.CopyDestOptions{Bucket: s.bucket, Object: dst},
 		minio.CopySrcOptions{Bucket: s.bucket, Object: src})
 	if err != nil {
-		return s.fail("copy", src, err)
+		return s.fail(ctx, "copy", src, err)
 	}
 	return nil
 }
@@ -294,7 +408,7 @@ func (s *s3Store) List(ctx context.Context, prefix, startAfter string) iter.Seq2
 		// requests when we stop pulling: memory is one page.
 		for obj := range s.client.ListObjectsIter(ctx, s.bucket, opts) {
 			if obj.Err != nil {
-				yield(Object{}, s.fail("list", prefix, obj.Err))
+				yield(Object{}, s.fail(ctx, "list", prefix, obj.Err))
 				return
 			}
 			// Directory markers, made by other tools: no key of ours ends in

@@ -38,16 +38,16 @@ func TestS3ErrorClasses(t *testing.T) {
 	got := map[string]errclass.Class{}
 	want := map[string]errclass.Class{}
 	for _, tt := range tests {
-		got[tt.name] = errclass.Of(s.fail("stat", "users/1/a", tt.err))
+		got[tt.name] = errclass.Of(s.classify("stat", "users/1/a", tt.err))
 		want[tt.name] = tt.want
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("classes (-want +got):\n%s", diff)
 	}
-	if !errclass.IsThrottled(s.fail("get", "k", minio.ErrorResponse{Code: "TooManyRequests", StatusCode: 429})) {
+	if !errclass.IsThrottled(s.classify("get", "k", minio.ErrorResponse{Code: "TooManyRequests", StatusCode: 429})) {
 		t.Error("a 429 is not marked throttled")
 	}
-	if err := s.fail("stat", "users/1/a", minio.ErrorResponse{Code: "NoSuchKey", StatusCode: 404}); !errors.Is(err, ErrNotFound) {
+	if err := s.classify("stat", "users/1/a", minio.ErrorResponse{Code: "NoSuchKey", StatusCode: 404}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("NoSuchKey = %v, want ErrNotFound", err)
 	}
 }

@@ -8,9 +8,10 @@
 // for single-machine installs and tests.
 //
 // Errors carry an errclass class so that callers never decide retries: an
-// invalid key, denied access or a missing bucket is permanent; network
-// failures and 5xx are retryable; a missing object is ErrNotFound, classed
-// "already gone".
+// invalid key, denied access or a missing bucket (ErrBucketMissing) is
+// permanent; network failures, 5xx and requests that outlive the store's
+// timeout are retryable; a missing object is ErrNotFound, classed "already
+// gone", and on S3 only once the bucket is known to exist.
 package storage
 
 import (
@@ -35,7 +36,7 @@ type Object struct {
 
 var (
 	// ErrNotFound is returned (wrapped) by Stat, Get, Copy and Move when the
-	// object is absent. It is classed errclass.AlreadyGone: a caller that
+	// object is absent (never when the bucket is: see ErrBucketMissing). It is classed errclass.AlreadyGone: a caller that
 	// needs the object present must reclassify it.
 	ErrNotFound = errors.New("storage: object not found")
 
@@ -237,6 +238,32 @@ func errorSeq(err error) iter.Seq2[Object, error] {
 //
 // See ParseURL for the URL's parts.
 func Open(ctx context.Context, rawURL string, creds Credentials) (Store, error) {
+	return OpenWith(ctx, rawURL, Options{Credentials: creds})
+}
+
+// Options tune the store Open connects to. A file store needs none of them.
+type Options struct {
+	Credentials
+
+	// Timeout bounds each request to S3 (one object, one page of a listing,
+	// one batch of deletions, one part of an upload): a store that does not
+	// answer within it fails the call, retryably, instead of holding the
+	// worker slot until the task's own timeout. Zero means TimeoutDefault.
+	Timeout time.Duration
+
+	// MissingBucket, if not nil, is called each time a call finds the
+	// bucket missing, so that the process can alert: every storage task
+	// fails, permanently, until the bucket is restored.
+	MissingBucket func(bucket string)
+}
+
+// TimeoutDefault is the default Options.Timeout: far above what one S3
+// request takes, well below the shortest task timeout that uses storage
+// (a merge's 30 s), even with the one retry a request gets.
+const TimeoutDefault = 10 * time.Second
+
+// OpenWith is Open with options beyond the credentials.
+func OpenWith(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	loc, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -247,7 +274,7 @@ func Open(ctx context.Context, rawURL string, creds Credentials) (Store, error) 
 	case "file":
 		return openFile(loc.Path)
 	default:
-		return openS3(ctx, loc, creds)
+		return openS3(ctx, loc, opts)
 	}
 }
 
