@@ -58,39 +58,8 @@ func newS3Client(loc Location, creds Credentials, maxRetries int, timeout time.D
 		Secure:     loc.Secure,
 		Region:     loc.Region,
 		MaxRetries: maxRetries,
-		Transport:  deadlineTransport{next: transport, timeout: timeout},
+		Transport:  &deadlineTransport{next: transport, timeout: timeout, endpoint: loc.Endpoint},
 	})
-}
-
-// deadlineTransport gives every request to the store a deadline of its own,
-// from sending it to closing its answer: one page of a listing, one batch of
-// deletions, one part of an upload. The time a caller spends between two
-// requests (moving the objects of one page, say) does not count.
-type deadlineTransport struct {
-	next    http.RoundTripper
-	timeout time.Duration
-}
-
-func (t deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
-	resp, err := t.next.RoundTrip(req.WithContext(ctx))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	resp.Body = cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
-}
-
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (b cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
 }
 
 func openS3(ctx context.Context, loc Location, opts Options) (Store, error) {

@@ -17,10 +17,19 @@ import (
 
 // fakeS3 answers like an S3 server whose bucket "bkt" holds no objects, or,
 // once removed, does not exist: a HEAD of a key then gets a 404 without a
-// body either way, as S3 answers it; only a listing names the bucket.
+// body either way, as S3 answers it; only a listing names the bucket. While
+// held, it answers nothing, as a paused server: requests wait until the
+// hold is released or the client gives up.
 type fakeS3 struct {
 	removed atomic.Bool
-	stalled atomic.Bool
+	held    atomic.Pointer[chan struct{}]
+	arrived atomic.Int64 // requests received
+}
+
+func (f *fakeS3) hold() func() {
+	c := make(chan struct{})
+	f.held.Store(&c)
+	return func() { f.held.Store(nil); close(c) }
 }
 
 const (
@@ -31,9 +40,13 @@ const (
 )
 
 func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if f.stalled.Load() {
-		<-r.Context().Done() // a paused server: the connection stays open, nothing comes back
-		return
+	f.arrived.Add(1)
+	if c := f.held.Load(); c != nil {
+		select {
+		case <-*c:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	switch {
 	case r.Method == http.MethodHead:
@@ -100,20 +113,47 @@ func TestS3NotFoundCountsOnlyInAnExistingBucket(t *testing.T) {
 }
 
 // A store that stops answering fails the call, retryably and saying so,
-// instead of holding the caller until its own deadline.
+// instead of holding the caller until its own deadline. Until it answers
+// again, one request at a time asks it; the other calls fail at once, so
+// that they do not hold worker slots either.
 func TestS3StalledStoreFailsTheCall(t *testing.T) {
 	t.Parallel()
 	f := &fakeS3{}
-	s := openFake(t, f, Options{Timeout: 50 * time.Millisecond})
-	f.stalled.Store(true)
+	s := openFake(t, f, Options{Timeout: time.Second})
+	release := f.hold()
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // the task's
 	defer cancel()
 	_, err := s.Stat(ctx, "users/1/a.jpg")
-	if err == nil || !strings.Contains(err.Error(), "did not answer within 50ms") {
+	if err == nil || !strings.Contains(err.Error(), "did not answer within 1s") {
 		t.Fatalf("Stat of a stalled store = %v, want it to say it did not answer", err)
 	}
 	if errclass.Of(err) != errclass.Retry || ctx.Err() != nil {
 		t.Errorf("class %q with the task's context ended: %v; want retry, before it", errclass.Of(err), ctx.Err())
+	}
+
+	probe := make(chan error)
+	before := f.arrived.Load()
+	go func() {
+		_, err := s.Stat(ctx, "users/1/b.jpg")
+		probe <- err
+	}()
+	for f.arrived.Load() == before { // the probe is at the server
+		time.Sleep(time.Millisecond)
+	}
+	_, err = s.Stat(ctx, "users/1/c.jpg")
+	if !errors.Is(err, ErrStalled) || errclass.Of(err) != errclass.Retry {
+		t.Errorf("Stat while the probe is out = %v (class %q), want ErrStalled, retry", err, errclass.Of(err))
+	}
+	if n := f.arrived.Load() - before; n != 1 {
+		t.Errorf("%d requests reached the stalled server, want the probe alone", n)
+	}
+
+	release()
+	if err := <-probe; !errors.Is(err, ErrNotFound) {
+		t.Errorf("probe answered = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Stat(ctx, "users/1/c.jpg"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Stat once the store answers again = %v, want ErrNotFound", err)
 	}
 }
