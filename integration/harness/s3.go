@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,7 +28,8 @@ type S3 struct {
 	SecretKey string
 	Bucket    string
 
-	client *minio.Client
+	client    *minio.Client
+	container testcontainers.Container
 }
 
 // URL is the store URL that storage.Open takes for s.Bucket.
@@ -41,6 +43,20 @@ func (s S3) BucketURL(bucket string) string {
 
 // Client is a minio-go client for seeding and inspecting the server.
 func (s S3) Client() *minio.Client { return s.client }
+
+// Pause freezes the server (docker pause): its port still accepts
+// connections, but nothing answers, as a stalled store. Unpause ends it.
+func (s S3) Pause(t testing.TB) { s.docker(t, "pause") }
+
+// Unpause lets a paused server answer again.
+func (s S3) Unpause(t testing.TB) { s.docker(t, "unpause") }
+
+func (s S3) docker(t testing.TB, verb string) {
+	t.Helper()
+	if out, err := exec.Command("docker", verb, s.container.GetContainerID()).CombinedOutput(); err != nil {
+		t.Fatalf("docker %s: %v: %s", verb, err, out)
+	}
+}
 
 var bucketSeq atomic.Int64
 
@@ -77,6 +93,8 @@ func StartS3(t testing.TB) S3 {
 	if err != nil {
 		t.Fatalf("starting %s: %v", S3Image, err)
 	}
+	s.container = c
+	t.Cleanup(func() { _ = exec.Command("docker", "unpause", c.GetContainerID()).Run() }) // a paused container does not stop
 	s.Endpoint, err = c.PortEndpoint(ctx, "7070/tcp", "")
 	if err != nil {
 		t.Fatalf("%s port: %v", S3Image, err)
