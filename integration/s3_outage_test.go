@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,23 +211,52 @@ func TestPausedS3LeavesSlotsToOtherWork(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var photos []string
+	var photos []tasks.PhotoDeletePayload
 	client := tasks.NewClient(redis.Opt())
 	defer client.Close()
+	inspector := asynq.NewInspector(redis.Opt())
+	defer inspector.Close()
 	for u := range 20 {
 		user := fmt.Sprintf("a-%d", u)
 		set.Artifi.AddUser(user)
 		for _, id := range set.Artifi.AddPhotos(user, 100) {
-			if _, err := client.EnqueuePhotoDelete(ctx, tasks.PhotoDeletePayload{System: tasks.SystemArtifiV4, UserID: user, PhotoID: id}); err != nil {
-				t.Fatal(err)
-			}
-			photos = append(photos, id)
+			photos = append(photos, tasks.PhotoDeletePayload{System: tasks.SystemArtifiV4, UserID: user, PhotoID: id})
 		}
 	}
+	// The Artifi deletions arrive as they are taken, a few dozen pending at
+	// a time, so that storage deletions enqueued later share the photo queue
+	// with them instead of waiting behind all of them.
+	feed := make(chan struct{})
+	fed := make(chan error, 1)
+	go func() {
+		next := 0
+		for next < len(photos) {
+			select {
+			case <-feed:
+				fed <- nil
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			q, err := inspector.GetQueueInfo(tasks.QueuePhoto)
+			if err != nil {
+				continue
+			}
+			for pending := q.Pending; next < len(photos) && pending < 40; next, pending = next+1, pending+1 {
+				if _, err := client.EnqueuePhotoDelete(ctx, photos[next]); err != nil {
+					fed <- err
+					return
+				}
+			}
+		}
+		<-feed
+		fed <- fmt.Errorf("all %d Artifi deletions enqueued before the measurements ended", len(photos))
+	}()
+	stopFeed := sync.OnceValue(func() error { close(feed); return <-fed })
+	defer stopFeed()
 	deleted := func() int {
 		n := 0
-		for _, id := range photos {
-			n += min(set.Artifi.DeleteCount(id), 1)
+		for _, p := range photos {
+			n += min(set.Artifi.DeleteCount(p.PhotoID), 1)
 		}
 		return n
 	}
@@ -273,6 +303,9 @@ func TestPausedS3LeavesSlotsToOtherWork(t *testing.T) {
 		defer s3.Unpause(t)
 		paused = rate()
 	}()
+	if err := stopFeed(); err != nil {
+		t.Fatal(err)
+	}
 	ratio := paused / normal
 	t.Logf("Artifi deletions: %.1f/s with S3 answering, %.1f/s with S3 paused for %v (storage timeout 1s): %.2fx",
 		normal, paused, window, ratio)
@@ -280,8 +313,6 @@ func TestPausedS3LeavesSlotsToOtherWork(t *testing.T) {
 		t.Errorf("with S3 paused, work that does not use it ran at %.2fx its rate, want at least 0.5x", ratio)
 	}
 
-	inspector := asynq.NewInspector(redis.Opt())
-	defer inspector.Close()
 	for _, queue := range []string{tasks.QueuePhoto, tasks.QueueMerge} {
 		if q := queueDone(t, inspector, queue, 3*time.Minute); q.Archived != 0 {
 			t.Errorf("queue %s: %d dead letters after the pause, want none", queue, q.Archived)
@@ -293,9 +324,11 @@ func TestPausedS3LeavesSlotsToOtherWork(t *testing.T) {
 	if left := testutil.Keys(t, store, "users/g-"); len(left) != 0 {
 		t.Errorf("%d guest objects not merged after the pause, e.g. %s", len(left), left[0])
 	}
-	t.Logf("storage attempts failed during the pause and retried: %v photo deletions, %v merges",
-		scrape(t, addr, "lifecycle_task_outcomes_total", "type", tasks.TypePhotoDelete, "outcome", "retried"),
-		scrape(t, addr, "lifecycle_task_outcomes_total", "type", tasks.TypeUserMerge, "outcome", "retried"))
+	for _, typ := range []string{tasks.TypePhotoDelete, tasks.TypeUserMerge} {
+		t.Logf("%s attempts failed against the paused S3: %v, holding worker slots for %.1f s in all", typ,
+			scrape(t, addr, "lifecycle_task_outcomes_total", "type", typ, "outcome", "retried"),
+			scrape(t, addr, "lifecycle_task_duration_seconds_sum", "type", typ, "outcome", "retried"))
+	}
 	failuresMatch(t, addr, tasks.TypePhotoDelete, tasks.QueuePhoto)
 	failuresMatch(t, addr, tasks.TypeUserMerge, tasks.QueueMerge)
 }

@@ -20,10 +20,11 @@ import (
 
 // s3Store keeps objects in one bucket of an S3-compatible server.
 type s3Store struct {
-	client  *minio.Client
-	bucket  string
-	loc     Location
-	timeout time.Duration // of each request
+	client    *minio.Client
+	transport *deadlineTransport
+	bucket    string
+	loc       Location
+	timeout   time.Duration // of each request
 	// missingBucket, if not nil, is told each time a call finds the bucket
 	// missing.
 	missingBucket func(bucket string)
@@ -48,31 +49,33 @@ const putPartSize = 16 << 20
 // stalled one.
 const s3Attempts = 2
 
-func newS3Client(loc Location, creds Credentials, maxRetries int, timeout time.Duration) (*minio.Client, error) {
-	transport, err := minio.DefaultTransport(loc.Secure)
+func newS3Client(loc Location, creds Credentials, maxRetries int, timeout time.Duration) (*minio.Client, *deadlineTransport, error) {
+	next, err := minio.DefaultTransport(loc.Secure)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return minio.New(loc.Endpoint, &minio.Options{
+	transport := &deadlineTransport{next: next, timeout: timeout, endpoint: loc.Endpoint}
+	client, err := minio.New(loc.Endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(creds.AccessKey, creds.SecretKey, ""),
 		Secure:     loc.Secure,
 		Region:     loc.Region,
 		MaxRetries: maxRetries,
-		Transport:  &deadlineTransport{next: transport, timeout: timeout, endpoint: loc.Endpoint},
+		Transport:  transport,
 	})
+	return client, transport, err
 }
 
 func openS3(ctx context.Context, loc Location, opts Options) (Store, error) {
 	timeout := cmp.Or(opts.Timeout, TimeoutDefault)
-	client, err := newS3Client(loc, opts.Credentials, s3Attempts, timeout)
+	client, transport, err := newS3Client(loc, opts.Credentials, s3Attempts, timeout)
 	if err != nil {
 		return nil, errclass.AsPermanent(fmt.Errorf("storage: %s: %w", loc, err))
 	}
-	s := &s3Store{client: client, bucket: loc.Bucket, loc: loc, timeout: timeout, missingBucket: opts.MissingBucket}
+	s := &s3Store{client: client, transport: transport, bucket: loc.Bucket, loc: loc, timeout: timeout, missingBucket: opts.MissingBucket}
 	// The check uses a client that does not retry, so a wrong endpoint
 	// reports its real cause (connection refused, no such host) instead of
 	// the timeout that retries would run into.
-	check, err := newS3Client(loc, opts.Credentials, 1, OpenTimeout)
+	check, _, err := newS3Client(loc, opts.Credentials, 1, OpenTimeout)
 	if err != nil {
 		return nil, errclass.AsPermanent(fmt.Errorf("storage: %s: %w", loc, err))
 	}
@@ -126,6 +129,19 @@ func isAuthCode(code string) bool {
 func (s *s3Store) String() string { return s.loc.String() }
 
 func (s *s3Store) Close() error { return nil }
+
+// refused is the error of a call that is not sent: the store is stalled and
+// its probe is out (see deadlineTransport). Failing here rather than in the
+// transport spares the call minio-go's retry and the sleep before it.
+func (s *s3Store) refused(op, key string) error {
+	if s.transport == nil {
+		return nil
+	}
+	if err := s.transport.refusal(); err != nil {
+		return fmt.Errorf("storage: %s %q: %w", op, key, err)
+	}
+	return nil
+}
 
 // ErrBucketMissing is returned (wrapped, classed permanent) when the
 // store's bucket does not exist: nothing can be stored, found or deleted
@@ -211,6 +227,9 @@ func (s *s3Store) Stat(ctx context.Context, key string) (Object, error) {
 	if err := ValidateKey(key); err != nil {
 		return Object{}, err
 	}
+	if err := s.refused("stat", key); err != nil {
+		return Object{}, err
+	}
 	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if err != nil {
 		return Object{}, s.fail(ctx, "stat", key, err)
@@ -220,6 +239,9 @@ func (s *s3Store) Stat(ctx context.Context, key string) (Object, error) {
 
 func (s *s3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	if err := s.refused("get", key); err != nil {
 		return nil, err
 	}
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
@@ -239,6 +261,9 @@ func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
+	if err := s.refused("put", key); err != nil {
+		return err
+	}
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
 	if size < 0 {
 		opts.PartSize = putPartSize
@@ -251,6 +276,9 @@ func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) 
 
 func (s *s3Store) Delete(ctx context.Context, key string) error {
 	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := s.refused("delete", key); err != nil {
 		return err
 	}
 	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
@@ -269,6 +297,13 @@ func (s *s3Store) DeleteMany(ctx context.Context, keys []string) error {
 	batch := make([]minio.ObjectInfo, 0, min(len(keys), deleteBatch))
 	flush := func() {
 		if len(batch) == 0 {
+			return
+		}
+		if err := s.refused("delete", fmt.Sprintf("%d keys from %s", len(batch), batch[0].Key)); err != nil {
+			for _, o := range batch {
+				failed = append(failed, KeyFailure{Key: o.Key, Err: err})
+			}
+			batch = batch[:0]
 			return
 		}
 		// One request per call: minio-go gives up on the keys after a
@@ -333,6 +368,9 @@ func (s *s3Store) Copy(ctx context.Context, src, dst string) error {
 		_, err := s.Stat(ctx, src)
 		return err
 	}
+	if err := s.refused("copy", src); err != nil {
+		return err
+	}
 	_, err := s.client.CopyObject(ctx,
 		minio.CopyDestOptions{Bucket: s.bucket, Object: dst},
 		minio.CopySrcOptions{Bucket: s.bucket, Object: src})
@@ -362,6 +400,9 @@ func (s *s3Store) Move(ctx context.Context, src, dst string) error {
 
 func (s *s3Store) List(ctx context.Context, prefix, startAfter string) iter.Seq2[Object, error] {
 	if err := validatePrefix(prefix); err != nil {
+		return errorSeq(err)
+	}
+	if err := s.refused("list", prefix); err != nil {
 		return errorSeq(err)
 	}
 	fetchOwner := false

@@ -64,7 +64,22 @@ func (t *deadlineTransport) admit() (probe bool, err error) {
 		t.probing = true
 		return true, nil
 	}
-	return false, fmt.Errorf("%s has not answered within %v since %s: %w",
+	return false, t.stalled()
+}
+
+// refusal is the error of a request that would not be let through now, or
+// nil: the store is stalled and its probe is out.
+func (t *deadlineTransport) refusal() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.since.IsZero() || !t.probing {
+		return nil
+	}
+	return t.stalled()
+}
+
+func (t *deadlineTransport) stalled() error {
+	return fmt.Errorf("%s has not answered within %v since %s: %w",
 		t.endpoint, t.timeout, t.since.UTC().Format(time.RFC3339), ErrStalled)
 }
 
