@@ -33,11 +33,14 @@ import (
 type fileStore struct {
 	root *os.Root
 	loc  Location
+	// missing, if not nil, is told each time a call finds the directory
+	// gone (Options.MissingBucket).
+	missing func(dir string)
 }
 
 var _ Store = (*fileStore)(nil)
 
-func openFile(dir string) (Store, error) {
+func openFile(dir string, missing func(string)) (Store, error) {
 	loc := Location{Scheme: "file", Path: dir}
 	fail := func(what string, err error) (Store, error) {
 		return nil, errclass.AsPermanent(fmt.Errorf("storage: %s: %s: %w", loc, what, err))
@@ -49,7 +52,7 @@ func openFile(dir string) (Store, error) {
 	if err != nil {
 		return fail("cannot open the directory", err)
 	}
-	s := &fileStore{root: root, loc: loc}
+	s := &fileStore{root: root, loc: loc, missing: missing}
 	// A read-only mount or wrong owner shows now rather than at the first
 	// task that writes.
 	f, name, err := s.createTemp(".")
@@ -66,6 +69,28 @@ func openFile(dir string) (Store, error) {
 }
 
 func (s *fileStore) String() string { return s.loc.String() }
+
+// present checks that the store's directory is still the one it opened,
+// the file store's "bucket known to exist": removed or replaced (a volume
+// unmounted, say), every key would read as absent, and every deletion be
+// recorded as already gone while nothing was deleted.
+func (s *fileStore) present(op, key string) error {
+	opened, err := s.root.Stat(".")
+	if err != nil {
+		return fileFail(op, key, err)
+	}
+	named, err := os.Stat(s.loc.Path)
+	switch {
+	case err == nil && os.SameFile(opened, named):
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fileFail(op, key, err)
+	}
+	if s.missing != nil {
+		s.missing(s.loc.Path)
+	}
+	return errclass.AsPermanent(fmt.Errorf("storage: %s %q: %w: the directory %s was removed or replaced", op, key, ErrBucketMissing, s.loc.Path))
+}
 
 func (s *fileStore) Close() error { return s.root.Close() }
 
@@ -132,6 +157,9 @@ func (s *fileStore) Stat(ctx context.Context, key string) (Object, error) {
 	if err := ValidateKey(key); err != nil {
 		return Object{}, err
 	}
+	if err := s.present("stat", key); err != nil {
+		return Object{}, err
+	}
 	fi, err := s.object(key)
 	if err != nil {
 		return Object{}, fileFail("stat", key, err)
@@ -144,6 +172,9 @@ func (s *fileStore) Stat(ctx context.Context, key string) (Object, error) {
 
 func (s *fileStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	if err := s.present("get", key); err != nil {
 		return nil, err
 	}
 	fi, err := s.object(key)
@@ -165,6 +196,9 @@ func (s *fileStore) Get(ctx context.Context, key string) (io.ReadCloser, error) 
 
 func (s *fileStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := s.present("put", key); err != nil {
 		return err
 	}
 	if err := s.write(ctx, key, r, size); err != nil {
@@ -261,6 +295,9 @@ func (s *fileStore) Delete(ctx context.Context, key string) error {
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
+	if err := s.present("delete", key); err != nil {
+		return err
+	}
 	if err := s.remove(key); err != nil {
 		return fileFail("delete", key, err)
 	}
@@ -300,6 +337,15 @@ func (s *fileStore) prune(dir string) {
 }
 
 func (s *fileStore) DeleteMany(ctx context.Context, keys []string) error {
+	if len(keys) > 0 {
+		if err := s.present("delete", keys[0]); err != nil {
+			failed := make([]KeyFailure, len(keys))
+			for i, key := range keys {
+				failed[i] = KeyFailure{Key: key, Err: err}
+			}
+			return deleteError(failed, len(keys))
+		}
+	}
 	var failed []KeyFailure
 	dirs := map[string]struct{}{}
 	for i, key := range keys {
@@ -337,6 +383,9 @@ func (s *fileStore) Copy(ctx context.Context, src, dst string) error {
 	if err := validatePair(src, dst); err != nil {
 		return err
 	}
+	if err := s.present("copy", src); err != nil {
+		return err
+	}
 	fi, err := s.object(src)
 	if err != nil {
 		return fileFail("copy", src, err)
@@ -363,6 +412,9 @@ func (s *fileStore) Copy(ctx context.Context, src, dst string) error {
 
 func (s *fileStore) Move(ctx context.Context, src, dst string) error {
 	if err := validatePair(src, dst); err != nil {
+		return err
+	}
+	if err := s.present("move", src); err != nil {
 		return err
 	}
 	fi, err := s.object(src)
@@ -423,6 +475,9 @@ type dirEntry struct {
 
 func (s *fileStore) List(ctx context.Context, prefix, startAfter string) iter.Seq2[Object, error] {
 	if err := validatePrefix(prefix); err != nil {
+		return errorSeq(err)
+	}
+	if err := s.present("list", prefix); err != nil {
 		return errorSeq(err)
 	}
 	return func(yield func(Object, error) bool) {

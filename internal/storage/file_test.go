@@ -204,3 +204,59 @@ func collectKeys(s storage.Store, prefix, after string) ([]string, error) {
 	}
 	return keys, nil
 }
+
+// The file store's directory is its bucket: removed or replaced under a
+// running store, no key is "not found" (already gone) in it; every call
+// fails permanently, naming the directory, and the process is told.
+func TestFileDirectoryRemoved(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"removed", "replaced"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "data")
+			var alerts []string
+			s, err := storage.OpenWith(context.Background(), "file://"+dir, storage.Options{MissingBucket: func(d string) { alerts = append(alerts, d) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			ctx := t.Context()
+			if err := s.Put(ctx, "users/1/a.jpg", strings.NewReader("x"), 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if how == "replaced" {
+				if err := os.MkdirAll(dir, 0o755); err != nil { // an empty mount point, say
+					t.Fatal(err)
+				}
+			}
+
+			_, statErr := s.Stat(ctx, "users/1/a.jpg")
+			var listErr error
+			for _, err := range s.List(ctx, "users/", "") {
+				listErr = err
+			}
+			calls := map[string]error{
+				"stat":        statErr,
+				"delete":      s.Delete(ctx, "users/1/a.jpg"),
+				"delete many": s.DeleteMany(ctx, []string{"users/1/a.jpg"}),
+				"move":        s.Move(ctx, "users/1/a.jpg", "quarantine/1/a.jpg"),
+				"list":        listErr,
+			}
+			got := map[string]bool{}
+			want := map[string]bool{}
+			for name, err := range calls {
+				got[name] = errors.Is(err, storage.ErrBucketMissing) && errclass.Of(err) == errclass.Permanent && strings.Contains(err.Error(), dir)
+				want[name] = true
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("permanent, naming the directory (-want +got):\n%s\nerrors: %v", diff, calls)
+			}
+			if len(alerts) != len(calls) {
+				t.Errorf("%d alerts, want %d (one per call)", len(alerts), len(calls))
+			}
+		})
+	}
+}

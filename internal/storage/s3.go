@@ -143,11 +143,6 @@ func (s *s3Store) refused(op, key string) error {
 	return nil
 }
 
-// ErrBucketMissing is returned (wrapped, classed permanent) when the
-// store's bucket does not exist: nothing can be stored, found or deleted
-// until it is restored, and a key that is "not found" there is not gone.
-var ErrBucketMissing = errors.New("bucket does not exist")
-
 // fail is classify for a call made with ctx, with two answers made
 // precise. A request that outlived the store's timeout says so. A "not
 // found" counts only once the bucket is known to exist: S3 answers a HEAD

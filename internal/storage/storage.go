@@ -40,6 +40,12 @@ var (
 	// needs the object present must reclassify it.
 	ErrNotFound = errors.New("storage: object not found")
 
+	// ErrBucketMissing is returned (wrapped, classed permanent) when the
+	// store's bucket (of a file store, its directory) does not exist:
+	// nothing can be stored, found or deleted until it is restored, and a
+	// key that is "not found" there is not gone.
+	ErrBucketMissing = errors.New("bucket does not exist")
+
 	// ErrInvalidKey is returned (wrapped, classed permanent) for a key or
 	// prefix that the store refuses; the message names the problem.
 	ErrInvalidKey = errors.New("storage: invalid key")
@@ -241,7 +247,8 @@ func Open(ctx context.Context, rawURL string, creds Credentials) (Store, error) 
 	return OpenWith(ctx, rawURL, Options{Credentials: creds})
 }
 
-// Options tune the store Open connects to. A file store needs none of them.
+// Options tune the store Open connects to. A file store uses MissingBucket
+// alone, for its directory.
 type Options struct {
 	Credentials
 
@@ -252,8 +259,9 @@ type Options struct {
 	Timeout time.Duration
 
 	// MissingBucket, if not nil, is called each time a call finds the
-	// bucket missing, so that the process can alert: every storage task
-	// fails, permanently, until the bucket is restored.
+	// bucket (of a file store, the directory) missing, so that the process
+	// can alert: every storage task fails, permanently, until it is
+	// restored.
 	MissingBucket func(bucket string)
 }
 
@@ -272,7 +280,7 @@ func OpenWith(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	defer cancel()
 	switch loc.Scheme {
 	case "file":
-		return openFile(loc.Path)
+		return openFile(loc.Path, opts.MissingBucket)
 	default:
 		return openS3(ctx, loc, opts)
 	}
