@@ -41,7 +41,7 @@ func TestErasureRoutes(t *testing.T) {
 			map[string]any{"joined_to": "gdpr-9"}},
 		{"fields named", "POST", "/v1/erasures", `{"request_id":"r 1","filed_at":"2026-11-20T09:00:00Z"}`, 400,
 			map[string]any{"fields": []any{
-				map[string]any{"field": "request_id", "problem": `invalid character ' ' at byte 1 (allowed: A-Z a-z 0-9 . _ : @ -)`},
+				map[string]any{"field": "request_id", "problem": `invalid character ' ' at byte 1 (allowed: A-Z a-z 0-9 . _ @ -)`},
 				map[string]any{"field": "user_id", "problem": "required"},
 				map[string]any{"field": "filed_by", "problem": "required"},
 			}}},

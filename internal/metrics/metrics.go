@@ -35,6 +35,13 @@ type Registry struct {
 	// asynq's recoverer after a crash): the dead-letter archiver counts it
 	// when it copies it to storage.
 	DeadLetters *prometheus.CounterVec
+	// DeadLetterCopyFailures counts dead letters the archiver could not copy
+	// to storage, once each, by queue: each is kept in its queue and named in
+	// Redis (rkeys.DeadLettersUncopied) for a person to look at.
+	DeadLetterCopyFailures *prometheus.CounterVec
+	// UnservedTasks is the number of tasks waiting on each queue that no
+	// worker serves, refreshed every minute by the workers (handlers.Unserved).
+	UnservedTasks *prometheus.GaugeVec
 }
 
 // New builds the registry. inspector may be nil (a process without Redis
@@ -56,7 +63,15 @@ func New(inspector *asynq.Inspector) *Registry {
 		Name: "lifecycle_dead_letters_total",
 		Help: "Tasks dead-lettered (archived), each counted once when copied to storage.",
 	}, []string{"type", "queue"})
-	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters,
+	r.DeadLetterCopyFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifecycle_dead_letter_copy_failures_total",
+		Help: "Dead letters the archiver could not copy to storage, each counted once, by queue.",
+	}, []string{"queue"})
+	r.UnservedTasks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifecycle_unserved_tasks",
+		Help: "Tasks waiting (pending, scheduled or retrying) on a queue that no worker serves, by queue.",
+	}, []string{"queue"})
+	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters, r.DeadLetterCopyFailures, r.UnservedTasks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if inspector != nil {
 		r.MustRegister(newQueueCollector(inspector))
