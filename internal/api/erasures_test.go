@@ -91,9 +91,14 @@ func TestErasureRoutes(t *testing.T) {
 	}
 }
 
-// local makes r come from this machine (httptest's default is 192.0.2.1).
+// local makes r come from this machine (httptest's default is 192.0.2.1),
+// addressed by a loopback name, with a JSON body, as curl sends it.
 func local(r *http.Request) *http.Request {
 	r.RemoteAddr = "127.0.0.1:50000"
+	r.Host = "localhost:8080"
+	if r.Method == "POST" {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	return r
 }
 
@@ -118,6 +123,7 @@ func TestV1NeedsTokenOrLoopback(t *testing.T) {
 		h := New(Params{Gatherer: prometheus.NewRegistry(), Erasures: svc, Token: tt.token})
 		req := httptest.NewRequest("GET", "/v1/erasures", nil)
 		req.RemoteAddr = tt.remote
+		req.Host = "localhost:8080"
 		if tt.auth != "" {
 			req.Header.Set("Authorization", tt.auth)
 		}
