@@ -114,7 +114,7 @@ func listen(addr string) (net.Listener, error) {
 }
 
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log zerolog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -131,6 +131,21 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log zerolog
 		return err
 	}
 	return nil
+}
+
+// newHTTPServer bounds what a client can hold: a request's headers must
+// arrive within ReadHeaderTimeout and fit in MaxHeaderBytes, its body within
+// ReadTimeout, and a keep-alive connection left idle is closed after
+// IdleTimeout. Our answers are small and our clients (probes, scrapers, the
+// privacy team's tools) are quick.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, token config.Secret, log zerolog.Logger) http.Handler {
