@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -166,6 +168,7 @@ type workerParams struct {
 	log     zerolog.Logger
 	mux     *asynq.ServeMux
 	running *handlers.Running // the mux's handlers in flight
+	base    *base             // its inspector and metrics watch unserved queues
 }
 
 // shutdownReserve is the part of the shutdown timeout kept for asynq's own
@@ -206,7 +209,14 @@ func runAsynq(ctx context.Context, p workerParams) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	p.log.Info().Int("concurrency", p.cfg.Concurrency).Interface("queues", queues).Msg("worker started")
+	unserved := make(chan struct{})
+	go func() {
+		defer close(unserved)
+		handlers.NewUnserved(handlers.UnservedParams{Inspector: p.base.inspector, Served: slices.Collect(maps.Keys(queues)),
+			Gauge: p.base.reg.UnservedTasks, Log: p.log}).Run(ctx)
+	}()
 	<-ctx.Done()
+	<-unserved
 	p.log.Info().Dur("timeout", p.cfg.ShutdownTimeout).Msg("worker stopping: running tasks may finish, the rest go back to their queues")
 	srv.Shutdown()
 	if !p.running.Wait(interruptedLogWait) {
