@@ -24,7 +24,7 @@ func id(s string) string {
 		b.WriteByte(c)
 	}
 	if b.Len() == 0 {
-		return "%00"
+		return "%" // a lone '%' is no escape, so nothing else gives it
 	}
 	return b.String()
 }

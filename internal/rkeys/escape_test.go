@@ -15,7 +15,7 @@ func TestIDsCannotNameAnotherKey(t *testing.T) {
 		{ErasureRequest("X:joined"), ErasureJoined("X")},
 		{Aliases("a:aliases"), Aliases("a")},
 		{ErasureRequest("X%3Asteps"), ErasureRequest("X:steps")},
-		{ErasureRequest(""), ErasureRequest("%00")},
+		{ErasureRequest(""), ErasureRequest("\x00")},
 	} {
 		if tt.a == tt.b {
 			t.Errorf("two ids share the key %q", tt.a)

@@ -12,7 +12,7 @@ import "strings"
 func seg(id string) string {
 	switch id {
 	case "":
-		return "%00"
+		return "%" // a lone '%' is no escape, so nothing else gives it
 	case ".":
 		return "%2E"
 	case "..":
