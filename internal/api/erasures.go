@@ -36,7 +36,7 @@ type filing struct {
 	BPMUser   string                `json:"bpm_user"`
 	FiledBy   string                `json:"filed_by"`
 	FiledAt   string                `json:"filed_at"`
-	Slice     *json.RawMessage      `json:"slice"`
+	Slice     json.RawMessage       `json:"slice"`
 }
 
 // request reads the filing, or names its bad fields.

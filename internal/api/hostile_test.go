@@ -175,6 +175,7 @@ func TestStrictJSONAndBoundedErrors(t *testing.T) {
 		{"wrong type", `{"request_id":7,"user_id":"u-1","filed_by":"dpo-1","filed_at":"` + now + `"}`, "request_id"},
 		{"bad date", filingAt("gdpr-s", "yesterday"), "filed_at"},
 		{"not an object", `["gdpr-s"]`, "body"},
+		{"slice, even null", `{"request_id":"gdpr-s","user_id":"u-1","filed_by":"dpo-1","filed_at":"` + now + `","slice":null}`, "slice"},
 	}
 	for _, tt := range tests {
 		a := b.do(post(tt.body))
