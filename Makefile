@@ -25,7 +25,7 @@ FUZZ_TARGETS = \
 	./internal/skeys:FuzzSeg ./internal/erasure:FuzzVerify
 FUZZTIME ?= 4s
 
-.PHONY: run build test test-unit test-fuzz test-integration images bench lint redis-server clean
+.PHONY: run build test test-unit test-fuzz test-hostile test-integration images bench lint redis-server clean
 
 ## run: the whole service in one process on embedded defaults (Ctrl-C stops it)
 run:
@@ -36,7 +36,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/lifecycle ./cmd/lifecycle
 
 ## test: lint, unit tests, fuzzing, then integration tests (builds images, installs what is missing)
-test: lint test-unit test-fuzz test-integration
+test: lint test-unit test-fuzz test-hostile test-integration
 
 test-unit: redis-server
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
@@ -48,8 +48,13 @@ test-fuzz:
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
 	done
 
+## test-hostile: the hostile corpus against the real binary in dev mode
+## (no Docker); prints "N tried, N refused cleanly, 0 touched state"
+test-hostile:
+	$(GO) test -count=1 -timeout 5m -v -run '^TestHostileCorpus$$' ./integration/
+
 test-integration: images
-	$(GO) test -count=1 -timeout 20m ./integration/...
+	$(GO) test -count=1 -timeout 20m -skip '^TestHostileCorpus$$' ./integration/...
 
 ## images: build every container image locally (deploy/images/build.sh)
 images:
