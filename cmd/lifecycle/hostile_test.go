@@ -61,3 +61,21 @@ func TestCLIRefusesHostileInput(t *testing.T) {
 		t.Errorf("Redis changed:\nbefore %s\nafter %s", before, after)
 	}
 }
+
+// TestFarFutureRecordStaysListed: a request stored with a far-future filing
+// date before dates were bounded does not make `erasure list --json` fail
+// for everyone (issue 13, finding 1).
+func TestFarFutureRecordStaysListed(t *testing.T) {
+	mr, rdb := testutil.Redis(t)
+	env := map[string]string{"LIFECYCLE_REDIS_URL": "redis://" + mr.Addr()}
+	if _, err := erasure.NewStore(rdb).Create(context.Background(), erasure.Request{ID: "gdpr-far", UserID: "u-far", FiledBy: "dpo-1",
+		FiledAt: time.Date(9999, 12, 15, 0, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"erasure", "list", "--json"}, {"erasure", "list"}, {"erasure", "status", "gdpr-far", "--json"}} {
+		code, out, errOut := run(t, env, args...)
+		if code != exitOK || !strings.Contains(out, "gdpr-far") {
+			t.Errorf("%v: exit %d, %q, stderr %q; want the record listed", args, code, out, errOut)
+		}
+	}
+}
