@@ -15,7 +15,17 @@ export TESTCONTAINERS_HOST_OVERRIDE ?= localhost
 
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /integration)
 
-.PHONY: run build test test-unit test-integration images bench lint redis-server clean
+# Every fuzz target, as package:Target. `make test-fuzz` runs each for
+# FUZZTIME on top of its checked-in seeds (testdata/fuzz/<Target>); plain
+# `go test` runs the seeds alone.
+FUZZ_TARGETS = \
+	./tasks:FuzzDecodePhotoDelete ./tasks:FuzzDecodeUserMerge ./tasks:FuzzDecodeUserErase \
+	./tasks:FuzzDecodeAssetsSweep ./tasks:FuzzCheckID ./tasks:FuzzStorageKey \
+	./internal/api:FuzzFiling ./internal/storage:FuzzValidateKey \
+	./internal/skeys:FuzzSeg ./internal/erasure:FuzzVerify
+FUZZTIME ?= 4s
+
+.PHONY: run build test test-unit test-fuzz test-hostile test-integration images bench lint redis-server clean
 
 ## run: the whole service in one process on embedded defaults (Ctrl-C stops it)
 run:
@@ -25,14 +35,26 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/lifecycle ./cmd/lifecycle
 
-## test: lint, unit tests, then integration tests (builds images, installs what is missing)
-test: lint test-unit test-integration
+## test: lint, unit tests, fuzzing, then integration tests (builds images, installs what is missing)
+test: lint test-unit test-fuzz test-hostile test-integration
 
 test-unit: redis-server
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 
+## test-fuzz: each fuzz target for FUZZTIME (about a minute in all)
+test-fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
+
+## test-hostile: the hostile corpus against the real binary in dev mode
+## (no Docker); prints "N tried, N refused cleanly, 0 touched state"
+test-hostile:
+	$(GO) test -count=1 -timeout 5m -v -run '^TestHostileCorpus$$' ./integration/
+
 test-integration: images
-	$(GO) test -count=1 -timeout 20m ./integration/...
+	$(GO) test -count=1 -timeout 20m -skip '^TestHostileCorpus$$' ./integration/...
 
 ## images: build every container image locally (deploy/images/build.sh)
 images:

@@ -31,7 +31,11 @@ type Services struct {
 	DeadLetters DeadLetters
 }
 
-// Register wires every handler into mux. A missing service is an error at
+// knownTypes are the task types Register handles, for error messages.
+var knownTypes = []string{tasks.TypePhotoDelete, tasks.TypeUserMerge, tasks.TypeUserErase, tasks.TypeAssetsSweep, tasks.TypeDeadLetterArchive}
+
+// Register wires every handler into mux. A task of another type is
+// dead-lettered at once, naming its type. A missing service is an error at
 // start rather than a handler that dead-letters every task. asynq's ServeMux
 // panics on a duplicate pattern, so a type registered twice fails at start
 // too.
@@ -50,6 +54,9 @@ func Register(mux *asynq.ServeMux, s Services) error {
 	if err := errors.Join(missing...); err != nil {
 		return err
 	}
+	// Inside whatever middleware the caller added (the outcome middleware),
+	// so that an unknown type is logged and counted as dead-lettered.
+	mux.Use(refuseUnknownTypes)
 	mux.Handle(tasks.TypePhotoDelete, &PhotoDelete{Photos: s.Photos})
 	mux.Handle(tasks.TypeUserMerge, &UserMerge{Merger: s.Merges})
 	mux.Handle(tasks.TypeUserErase, &UserErase{Eraser: s.Erasures})

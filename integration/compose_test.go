@@ -40,7 +40,7 @@ func TestComposeRunsTheService(t *testing.T) {
 		cmd := exec.Command("docker-compose", append([]string{"-p", project, "-f", composeFile}, args...)...)
 		cmd.Env = append(os.Environ(),
 			"LIFECYCLE_REDIS_PORT="+redisPort, "LIFECYCLE_API_PORT="+apiPort,
-			"LIFECYCLE_RECEIPT_KEY=compose-test-receipt-key", "LIFECYCLE_API_TOKEN=compose-test-token")
+			"LIFECYCLE_RECEIPT_KEY=compose-test-receipt-key", "LIFECYCLE_API_TOKEN=compose-test-token-0123456789abcdef")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
@@ -87,7 +87,7 @@ func TestComposeRunsTheService(t *testing.T) {
 	for _, tt := range []struct {
 		auth   string
 		status int
-	}{{"", 401}, {"Bearer compose-test-token", 200}} {
+	}{{"", 401}, {"Bearer compose-test-token-0123456789abcdef", 200}} {
 		req, _ := http.NewRequest("GET", api+"/v1/erasures", nil)
 		if tt.auth != "" {
 			req.Header.Set("Authorization", tt.auth)

@@ -16,6 +16,21 @@
 //     do not pick them, and the worker and the scheduler read them with
 //     PolicyFor.
 //
+// # Ids
+//
+// Every opaque id in a payload (user, guest, photo, request and sweep ids,
+// who filed a request) follows one grammar, IDGrammar:
+//
+//	[A-Za-z0-9][A-Za-z0-9._@-]{0,127}
+//
+// The constructors, Validate and Decode enforce it, and the worker's HTTP API
+// and command line check the ids they are given with CheckID, so every edge
+// refuses the same ids. An id that passes holds no Redis key separator (':'),
+// no path separator or escape ('/', '\', '%'), no space or control
+// character, and cannot be "." or ".." or start like a flag. Filing dates
+// are bounded too (FiledAtEarliest, FiledAtSkew), and so are slice numbers
+// (MaxSlice).
+//
 // # Deduplication
 //
 // Every task gets a deterministic asynq TaskID computed from its payload (see

@@ -139,6 +139,12 @@ func checkRecordID(fe *fieldErrors, v string) {
 	}
 }
 
+// storageTmpPrefix is the name prefix the file store keeps for its files
+// being written (internal/storage, which this package cannot import): a key
+// with such a segment is one the store refuses, so it is refused here, at
+// the edge, rather than dead-lettered by the worker.
+const storageTmpPrefix = ".lifecycle-tmp-"
+
 // checkStorageKey confines a key to the user's own folder. The worker deletes
 // whatever key it is given, so this check is what stops one user's request
 // (or a producer bug) from deleting another user's objects: the prefix must
@@ -173,6 +179,10 @@ func checkStorageKey(fe *fieldErrors, key, userID string) {
 			return
 		case "":
 			fe.add(field, "must not contain an empty segment (// or a trailing /)")
+			return
+		}
+		if strings.HasPrefix(seg, storageTmpPrefix) {
+			fe.add(field, fmt.Sprintf("must not contain a segment starting %q (reserved for the store's own files)", storageTmpPrefix))
 			return
 		}
 	}

@@ -74,9 +74,7 @@ func (p UserErasePayload) Validate() error {
 	checkID(&fe, "request_id", p.RequestID, true)
 	checkID(&fe, "user_id", p.UserID, true)
 	checkID(&fe, "filed_by", p.FiledBy, true)
-	if p.FiledAt.IsZero() {
-		fe.add("filed_at", "required")
-	}
+	checkFiledAt(&fe, p.FiledAt)
 	if len(p.Bigin) > maxBiginRecords {
 		fe.add("bigin", fmt.Sprintf("too many records (%d, max %d)", len(p.Bigin), maxBiginRecords))
 	}
@@ -99,6 +97,8 @@ func (p UserErasePayload) Validate() error {
 	}
 	if p.Slice < 0 {
 		fe.add("slice", "must not be negative")
+	} else if p.Slice > MaxSlice {
+		fe.add("slice", fmt.Sprintf("too large (%d, max %d)", p.Slice, MaxSlice))
 	}
 	return fe.err()
 }
@@ -133,4 +133,37 @@ func (c *Client) EnqueueErase(ctx context.Context, p UserErasePayload, opts ...a
 		return Result{}, err
 	}
 	return c.enqueue(ctx, t, userEraseSpec, p.TaskID())
+}
+
+// MaxSlice bounds UserErasePayload.Slice. A slice runs for seconds and a
+// request that makes no progress is dead-lettered after a few, so no real
+// request comes near it; the bound keeps a forged slice number from wrapping
+// when the worker schedules the next one.
+const MaxSlice = 100_000
+
+// FiledAtEarliest is the earliest filing date a request may carry: the day
+// GDPR applied (25 May 2018). Earlier dates are typing errors (year 1, the
+// Unix epoch) that would make a request overdue before it is filed.
+var FiledAtEarliest = time.Date(2018, 5, 25, 0, 0, 0, 0, time.UTC)
+
+// FiledAtSkew is how far in the future a filing date may lie: the clocks of
+// whoever filed and of the service differ a little. A later date would push
+// the legal deadline out and hide the request from the at-risk alerts.
+const FiledAtSkew = 5 * time.Minute
+
+// now is the clock filing dates are checked against; tests replace it.
+var now = time.Now
+
+// checkFiledAt bounds a filing date: not before FiledAtEarliest and not
+// later than now plus FiledAtSkew. A date with a year past 9999 would also
+// make every listing that shows its deadline unencodable as JSON.
+func checkFiledAt(fe *fieldErrors, at time.Time) {
+	switch latest := now().Add(FiledAtSkew); {
+	case at.IsZero():
+		fe.add("filed_at", "required")
+	case at.Before(FiledAtEarliest):
+		fe.add("filed_at", fmt.Sprintf("before %s, when GDPR applied", FiledAtEarliest.Format(time.DateOnly)))
+	case at.After(latest):
+		fe.add("filed_at", fmt.Sprintf("in the future (later than now plus %s)", FiledAtSkew))
+	}
 }

@@ -82,7 +82,7 @@ func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerol
 	err = runParts(ctx,
 		func(ctx context.Context) error { return b.serveHTTP(ctx, cfg, log) },
 		func(ctx context.Context) error {
-			return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running})
+			return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running, base: b})
 		},
 		sched.Run)
 	fmt.Fprintf(stdout, "lifecycle dev stopped\n")

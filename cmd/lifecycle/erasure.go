@@ -76,7 +76,7 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 
 	var statusJSON bool
 	status := erasureCmd(e, "status REQUEST_ID", "one request: status, steps done, due date, what fails",
-		erasureArgs("status", 1, "one REQUEST_ID"),
+		erasureIDArg("status"),
 		func(ctx context.Context, svc *erasure.Service, args []string) error {
 			rec, err := svc.Get(ctx, args[0])
 			if err != nil {
@@ -112,12 +112,18 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 
 	var reason string
 	extend := erasureCmd(e, "extend REQUEST_ID --reason TEXT", "extend a request's deadline, once: one month becomes three",
-		erasureArgs("extend", 1, "one REQUEST_ID"),
+		erasureIDArg("extend"),
 		func(ctx context.Context, svc *erasure.Service, args []string) error {
 			if strings.TrimSpace(reason) == "" {
 				return &usageError{"erasure extend: --reason is required (GDPR Art. 12(3): the person must be told why)"}
 			}
+			if err := checkText("--reason", reason, maxReasonLen); err != nil {
+				return err
+			}
 			rec, err := svc.Extend(ctx, args[0], reason)
+			if errors.Is(err, erasure.ErrFinished) {
+				return &usageError{fmt.Sprintf("erasure extend: request %s is done: there is no deadline left to extend", args[0])}
+			}
 			if err != nil {
 				return err
 			}
@@ -150,6 +156,18 @@ func erasureCmd(e env, use, short string, args cobra.PositionalArgs, run func(ct
 		return run(ctx, newErasureService(rdb), args)
 	}
 	return cmd
+}
+
+// erasureIDArg is for the commands on one request: its id must follow the
+// id grammar.
+func erasureIDArg(sub string) cobra.PositionalArgs {
+	one := erasureArgs(sub, 1, "one REQUEST_ID")
+	return func(cmd *cobra.Command, args []string) error {
+		if err := one(cmd, args); err != nil {
+			return err
+		}
+		return checkIDArg("REQUEST_ID", args[0])
+	}
 }
 
 func erasureArgs(sub string, n int, what string) cobra.PositionalArgs {

@@ -24,7 +24,7 @@ func runWorker(ctx context.Context, cfg *config.Config, log zerolog.Logger) erro
 	return runParts(ctx,
 		func(ctx context.Context) error { return b.serveHTTP(ctx, cfg, log) },
 		func(ctx context.Context) error {
-			return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running})
+			return runAsynq(ctx, workerParams{cfg: cfg, log: log, mux: mux, running: b.running, base: b})
 		})
 }
 

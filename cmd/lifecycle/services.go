@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -114,7 +116,7 @@ func listen(addr string) (net.Listener, error) {
 }
 
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log zerolog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -131,6 +133,21 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log zerolog
 		return err
 	}
 	return nil
+}
+
+// newHTTPServer bounds what a client can hold: a request's headers must
+// arrive within ReadHeaderTimeout and fit in MaxHeaderBytes, its body within
+// ReadTimeout, and a keep-alive connection left idle is closed after
+// IdleTimeout. Our answers are small and our clients (probes, scrapers, the
+// privacy team's tools) are quick.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, token config.Secret, log zerolog.Logger) http.Handler {
@@ -151,6 +168,7 @@ type workerParams struct {
 	log     zerolog.Logger
 	mux     *asynq.ServeMux
 	running *handlers.Running // the mux's handlers in flight
+	base    *base             // its inspector and metrics watch unserved queues
 }
 
 // shutdownReserve is the part of the shutdown timeout kept for asynq's own
@@ -191,7 +209,14 @@ func runAsynq(ctx context.Context, p workerParams) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	p.log.Info().Int("concurrency", p.cfg.Concurrency).Interface("queues", queues).Msg("worker started")
+	unserved := make(chan struct{})
+	go func() {
+		defer close(unserved)
+		handlers.NewUnserved(handlers.UnservedParams{Inspector: p.base.inspector, Served: slices.Collect(maps.Keys(queues)),
+			Gauge: p.base.reg.UnservedTasks, Log: p.log}).Run(ctx)
+	}()
 	<-ctx.Done()
+	<-unserved
 	p.log.Info().Dur("timeout", p.cfg.ShutdownTimeout).Msg("worker stopping: running tasks may finish, the rest go back to their queues")
 	srv.Shutdown()
 	if !p.running.Wait(interruptedLogWait) {

@@ -59,7 +59,16 @@ restore runs at a time, across every worker: a second one exits with an error.`,
 
 	var runID string
 	var runDry bool
-	run := sweepCmd(e, "run [--id ID] [--dry-run]", "sweep now, in this process (default id: manual-{time})", noArgs, true,
+	runArgs := func(cmd *cobra.Command, args []string) error {
+		if err := noArgs(cmd, args); err != nil {
+			return err
+		}
+		if runID == "" {
+			return nil
+		}
+		return checkIDArg("--id", runID)
+	}
+	run := sweepCmd(e, "run [--id ID] [--dry-run]", "sweep now, in this process (default id: manual-{time})", runArgs, true,
 		func(ctx context.Context, s *sweep.Sweeper, _ []string) error {
 			id := cmp.Or(runID, "manual-"+time.Now().UTC().Format("20060102T150405Z"))
 			r, err := s.Sweep(ctx, id, runDry)
@@ -116,7 +125,10 @@ func sweepID(action string) cobra.PositionalArgs {
 		if len(args) == 0 {
 			return &usageError{action + ": SWEEP_ID required (see lifecycle sweep list)"}
 		}
-		return noArgs(nil, args[1:])
+		if err := noArgs(nil, args[1:]); err != nil {
+			return err
+		}
+		return checkIDArg("SWEEP_ID", args[0])
 	}
 }
 

@@ -184,7 +184,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 		Merges:      &merge.Merger{Artifi: up.artifi, Store: store, Redis: rdb, Identity: ids, Locks: locks, Log: log},
 		Erasures:    erasures,
 		Sweeps:      sweeps,
-		DeadLetters: &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: b.reg.DeadLetters},
+		DeadLetters: &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: b.reg.DeadLetters, CopyFailures: b.reg.DeadLetterCopyFailures},
 	}
 	mux := asynq.NewServeMux()
 	mux.Use(handlers.Outcomes(log, b.reg.Tasks, time.Now, b.running))

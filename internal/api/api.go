@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,7 +48,7 @@ type Params struct {
 // makes the probe fail rather than hang.
 const ReadyTimeout = 2 * time.Second
 
-// New returns the HTTP handler.
+// New returns the HTTP handler. Every error it answers is JSON.
 func New(p Params) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -66,33 +68,85 @@ func New(p Params) http.Handler {
 	if p.Erasures != nil {
 		v1 := http.NewServeMux()
 		erasureRoutes(v1, p)
-		mux.Handle("/v1/", authorized(p.Token, v1))
+		mux.Handle("/v1/", authorized(p.Token, p.Log, sameSite(p.Log, jsonErrors(v1, p.Log))))
 	}
-	return mux
+	return jsonErrors(mux, p.Log)
 }
 
-// authorized lets through requests that carry the token, or, when there is
-// no token, requests from this machine.
-func authorized(token string, next http.Handler) http.Handler {
+// authorized lets through requests that carry the token. Without a token it
+// lets through requests from this machine that name it by a loopback name
+// (localhost, 127.0.0.1, [::1]): a page in a browser on this machine can
+// reach a loopback port under any name its DNS points there (DNS
+// rebinding), and the Host header is what shows the name it used.
+func authorized(token string, log zerolog.Logger, next http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token == "" {
 			host, _, _ := net.SplitHostPort(r.RemoteAddr)
 			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-				writeJSON(w, http.StatusForbidden, map[string]string{"error": "set LIFECYCLE_API_TOKEN to serve /v1 beyond this machine"})
+				writeError(w, log, &Error{http.StatusForbidden, "set LIFECYCLE_API_TOKEN to serve /v1 beyond this machine"})
+				return
+			}
+			if !loopbackName(r.Host) {
+				writeError(w, log, &Error{http.StatusForbidden, "without LIFECYCLE_API_TOKEN, /v1 answers only requests addressed to localhost, 127.0.0.1 or [::1]"})
 				return
 			}
 		} else if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", "Bearer")
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
+			writeError(w, log, &Error{http.StatusUnauthorized, "missing or wrong bearer token"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
+// loopbackName reports whether a Host header names this machine.
+func loopbackName(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// sameSite refuses what a browser sends on behalf of another site: a
+// request whose Origin is not this host, or that the browser marks
+// cross-site or same-site (Sec-Fetch-Site). Tools such as curl send
+// neither header. Unlike http.CrossOriginProtection it refuses GETs too:
+// the answers hold personal data.
+func sameSite(log zerolog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("Sec-Fetch-Site") {
+		case "", "same-origin", "none":
+		default:
+			writeError(w, log, &Error{http.StatusForbidden, "cross-site requests are refused"})
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" {
+			u, err := url.Parse(origin)
+			if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+				writeError(w, log, &Error{http.StatusForbidden, "cross-origin requests are refused"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeJSON answers v with status. v is encoded before anything is sent, so
+// that a value that cannot be encoded is a 500, not a 200 with no body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody{Error: "internal error: the answer cannot be encoded"})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n'))
 }

@@ -1,12 +1,14 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/tasks"
@@ -24,58 +26,56 @@ var _ ErasureService = (*erasure.Service)(nil)
 // maxErasureBody bounds a filing: a request is a few ids.
 const maxErasureBody = 64 << 10
 
-// fieldProblem is one bad field of a filing.
-type fieldProblem struct {
-	Field   string `json:"field"`
-	Problem string `json:"problem"`
+// filing is the body of POST /v1/erasures: the user:erase payload less the
+// slice, which only the worker sets. filed_at is read as text so that a bad
+// date is refused naming its field.
+type filing struct {
+	RequestID string                `json:"request_id"`
+	UserID    string                `json:"user_id"`
+	Bigin     []erasure.BiginRecord `json:"bigin"`
+	BPMUser   string                `json:"bpm_user"`
+	FiledBy   string                `json:"filed_by"`
+	FiledAt   string                `json:"filed_at"`
+	Slice     json.RawMessage       `json:"slice"`
+}
+
+// request reads the filing, or names its bad fields.
+func (f filing) request() (erasure.Request, error) {
+	r := erasure.Request{ID: f.RequestID, UserID: f.UserID, Bigin: f.Bigin, BPMUser: f.BPMUser, FiledBy: f.FiledBy}
+	var bad []error
+	if f.Slice != nil {
+		bad = append(bad, problem("slice", "set by the worker only"))
+	}
+	if f.FiledAt != "" {
+		at, err := time.Parse(time.RFC3339, f.FiledAt)
+		if err != nil {
+			bad = append(bad, problem("filed_at", "want RFC 3339 such as 2026-01-31T10:00:00Z"))
+		}
+		r.FiledAt = at
+	}
+	return r, errors.Join(bad...)
 }
 
 // erasureRoutes adds the privacy team's routes:
 //
-//	POST /v1/erasures        file a request (JSON user:erase payload without slice):
-//	                         202 and the status URL; 200 if the request id was
-//	                         filed before; 400 naming every bad field
+//	POST /v1/erasures        file a request (JSON user:erase payload without slice,
+//	                         Content-Type application/json): 202 and the status
+//	                         URL; 200 if the request id was filed before; 400
+//	                         naming the bad fields; 413 past 64 kB; 415 for a
+//	                         body of another type
 //	GET  /v1/erasures/{id}   one request's status, deadline and progress
 //	GET  /v1/erasures        open requests, soonest due first
 func erasureRoutes(mux *http.ServeMux, p Params) {
 	svc := p.Erasures
 	mux.HandleFunc("POST /v1/erasures", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxErasureBody))
+		req, err := readFiling(w, r)
 		if err != nil {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "body too large"})
+			writeError(w, p.Log, err)
 			return
 		}
-		// The request as filed: the user:erase payload, whose slice only the
-		// worker sets.
-		var in struct {
-			erasure.Request
-			Slice int `json:"slice"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		// Strict: a misspelt "bpm_usr" must fail rather than be dropped
-		// and leave an avatar unerased.
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid JSON: " + err.Error()})
-			return
-		}
-		if in.Slice != 0 {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid request", "fields": []fieldProblem{{"slice", "set by the worker only"}}})
-			return
-		}
-		filed, err := svc.File(r.Context(), in.Request)
-		var ves []*tasks.ValidationError
-		if collectValidation(err, &ves) {
-			fields := make([]fieldProblem, len(ves))
-			for i, v := range ves {
-				fields[i] = fieldProblem{v.Field, v.Problem}
-			}
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid request", "fields": fields})
-			return
-		}
+		filed, err := svc.File(r.Context(), req)
 		if err != nil {
-			p.Log.Error().Err(err).Str("request_id", in.ID).Msg("filing an erasure failed")
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+			writeError(w, p.Log, err)
 			return
 		}
 		status := http.StatusAccepted
@@ -92,14 +92,14 @@ func erasureRoutes(mux *http.ServeMux, p Params) {
 		})
 	})
 	mux.HandleFunc("GET /v1/erasures/{id}", func(w http.ResponseWriter, r *http.Request) {
-		rec, err := svc.Get(r.Context(), r.PathValue("id"))
-		if errors.Is(err, erasure.ErrNotFound) {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such erasure request"})
+		id := r.PathValue("id")
+		if err := tasks.CheckID("id", id); err != nil {
+			writeError(w, p.Log, err)
 			return
 		}
+		rec, err := svc.Get(r.Context(), id)
 		if err != nil {
-			p.Log.Error().Err(err).Msg("reading an erasure failed")
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+			writeError(w, p.Log, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, view(rec))
@@ -107,8 +107,7 @@ func erasureRoutes(mux *http.ServeMux, p Params) {
 	mux.HandleFunc("GET /v1/erasures", func(w http.ResponseWriter, r *http.Request) {
 		recs, err := svc.Open(r.Context())
 		if err != nil {
-			p.Log.Error().Err(err).Msg("listing erasures failed")
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+			writeError(w, p.Log, err)
 			return
 		}
 		out := make([]erasure.Record, len(recs))
@@ -117,6 +116,37 @@ func erasureRoutes(mux *http.ServeMux, p Params) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"erasures": out})
 	})
+}
+
+// readFiling reads a filing: JSON only (a browser can send text/plain or a
+// form across sites without asking, never application/json), at most
+// maxErasureBody, strictly (see decodeStrict).
+func readFiling(w http.ResponseWriter, r *http.Request) (erasure.Request, error) {
+	if err := requireJSON(r); err != nil {
+		return erasure.Request{}, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxErasureBody))
+	if err != nil {
+		return erasure.Request{}, err
+	}
+	var f filing
+	if err := decodeStrict(body, &f); err != nil {
+		return erasure.Request{}, err
+	}
+	return f.request()
+}
+
+// requireJSON refuses a body that is not declared application/json (in
+// UTF-8, if a charset is given) with 415.
+func requireJSON(r *http.Request) error {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return &Error{http.StatusUnsupportedMediaType, "Content-Type must be application/json"}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return &Error{http.StatusUnsupportedMediaType, "Content-Type must be application/json in UTF-8"}
+	}
+	return nil
 }
 
 // view is a record as the API shows it: without the BPM user name, which the

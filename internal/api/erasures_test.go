@@ -41,7 +41,7 @@ func TestErasureRoutes(t *testing.T) {
 			map[string]any{"joined_to": "gdpr-9"}},
 		{"fields named", "POST", "/v1/erasures", `{"request_id":"r 1","filed_at":"2026-11-20T09:00:00Z"}`, 400,
 			map[string]any{"fields": []any{
-				map[string]any{"field": "request_id", "problem": `invalid character ' ' at byte 1 (allowed: A-Z a-z 0-9 . _ : @ -)`},
+				map[string]any{"field": "request_id", "problem": `invalid character ' ' at byte 1 (allowed: A-Z a-z 0-9 . _ @ -)`},
 				map[string]any{"field": "user_id", "problem": "required"},
 				map[string]any{"field": "filed_by", "problem": "required"},
 			}}},
@@ -91,9 +91,14 @@ func TestErasureRoutes(t *testing.T) {
 	}
 }
 
-// local makes r come from this machine (httptest's default is 192.0.2.1).
+// local makes r come from this machine (httptest's default is 192.0.2.1),
+// addressed by a loopback name, with a JSON body, as curl sends it.
 func local(r *http.Request) *http.Request {
 	r.RemoteAddr = "127.0.0.1:50000"
+	r.Host = "localhost:8080"
+	if r.Method == "POST" {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	return r
 }
 
@@ -118,6 +123,7 @@ func TestV1NeedsTokenOrLoopback(t *testing.T) {
 		h := New(Params{Gatherer: prometheus.NewRegistry(), Erasures: svc, Token: tt.token})
 		req := httptest.NewRequest("GET", "/v1/erasures", nil)
 		req.RemoteAddr = tt.remote
+		req.Host = "localhost:8080"
 		if tt.auth != "" {
 			req.Header.Set("Authorization", tt.auth)
 		}

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 	"github.com/spf13/pflag"
@@ -136,6 +138,27 @@ const (
 	SweepMaxShareDefault       = sweep.MaxShareDefault
 )
 
+// APITokenMinLen is the shortest API token accepted: 32 bytes, such as
+// `openssl rand -hex 16` prints, cannot be guessed.
+const APITokenMinLen = 32
+
+// checkAPIToken refuses a token that would protect nothing: whitespace
+// (LIFECYCLE_API_TOKEN=" " used to mean "no token") or too short to resist
+// guessing. It never shows the token.
+func checkAPIToken(v string) error {
+	switch {
+	case v == "":
+		return nil
+	case strings.ContainsFunc(v, unicode.IsSpace):
+		return errors.New("must not contain whitespace (unset it for no token)")
+	case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
+		return errors.New("must be printable text")
+	case len(v) < APITokenMinLen:
+		return fmt.Errorf("too short (%d bytes, want at least %d, such as openssl rand -hex 16 prints)", len(v), APITokenMinLen)
+	}
+	return nil
+}
+
 // Configured reports whether the worker may call Artifi.
 func (a Artifi) Configured() bool { return a.URL != "" }
 
@@ -161,7 +184,10 @@ type setting struct {
 	usage  string
 	def    string
 	secret bool // also read ENV_FILE
-	set    func(c *Config, v string) error
+	// untrimmed: set sees the value with its surrounding whitespace, for a
+	// setting where whitespace is an error rather than a typing accident.
+	untrimmed bool
+	set       func(c *Config, v string) error
 }
 
 // Group selects the settings a subcommand understands.
@@ -223,7 +249,10 @@ func (f *Flags) Load(env func(string) string) (*Config, error) {
 				raw, from = v, s.env
 			}
 		}
-		if err := s.set(c, strings.TrimSpace(raw)); err != nil {
+		if !s.untrimmed {
+			raw = strings.TrimSpace(raw)
+		}
+		if err := s.set(c, raw); err != nil {
 			return nil, &Error{Name: from, Problem: err.Error()}
 		}
 	}
@@ -274,9 +303,15 @@ var settings = map[Group][]setting{
 			return nil
 		},
 	}, {
-		flag: "api-token", env: "LIFECYCLE_API_TOKEN", secret: true,
-		usage: "bearer token the /v1 API (erasure requests) requires; unset, /v1 answers only this machine",
-		set:   func(c *Config, v string) error { c.APIToken = Secret(v); return nil },
+		flag: "api-token", env: "LIFECYCLE_API_TOKEN", secret: true, untrimmed: true,
+		usage: fmt.Sprintf("bearer token the /v1 API (erasure requests) requires, at least %d bytes without whitespace; unset, /v1 answers only this machine", APITokenMinLen),
+		set: func(c *Config, v string) error {
+			if err := checkAPIToken(v); err != nil {
+				return err
+			}
+			c.APIToken = Secret(v)
+			return nil
+		},
 	}},
 	GroupStorage: {
 		{flag: "storage", env: "LIFECYCLE_STORAGE", def: StorageDefault(),

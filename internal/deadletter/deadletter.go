@@ -85,11 +85,15 @@ type Archiver struct {
 	Log   zerolog.Logger
 	// DeadLetters counts dead letters by type and queue, once each.
 	DeadLetters *prometheus.CounterVec
+	// CopyFailures counts dead letters that could not be copied, by queue,
+	// once each (optional).
+	CopyFailures *prometheus.CounterVec
 }
 
 // Report says what one run did.
 type Report struct {
 	Copied  int
+	Failed  int // dead letters this run could not copy (see DeadLettersUncopied)
 	Trimmed int
 }
 
@@ -101,8 +105,9 @@ func (a *Archiver) Run(ctx context.Context) (Report, error) {
 		return rep, fmt.Errorf("deadletter: queues: %w", err)
 	}
 	for _, q := range queues {
-		n, err := a.copyQueue(ctx, q)
+		n, failed, err := a.copyQueue(ctx, q)
 		rep.Copied += n
+		rep.Failed += failed
 		if err != nil {
 			return rep, err
 		}
@@ -120,45 +125,92 @@ func member(t *asynq.TaskInfo) string {
 	return fmt.Sprintf("%s/%s@%d", t.Queue, t.ID, t.LastFailedAt.Unix())
 }
 
-func (a *Archiver) copyQueue(ctx context.Context, queue string) (int, error) {
-	copied := 0
+func (a *Archiver) copyQueue(ctx context.Context, queue string) (copied, failed int, _ error) {
 	for t, err := range archived(a.Inspector, queue) {
 		if err != nil {
-			return copied, fmt.Errorf("deadletter: list %s: %w", queue, err)
+			return copied, failed, fmt.Errorf("deadletter: list %s: %w", queue, err)
 		}
 		m := member(t)
 		if err := a.Redis.ZScore(ctx, rkeys.DeadLettersCopied(), m).Err(); err == nil {
 			continue
 		} else if !errors.Is(err, redis.Nil) {
-			return copied, fmt.Errorf("deadletter: %w", err)
+			return copied, failed, fmt.Errorf("deadletter: %w", err)
 		}
-		b, err := json.MarshalIndent(NewRecord(t, a.Now()), "", "  ")
+		ok, err := a.copyOne(ctx, t, m)
 		if err != nil {
-			return copied, err
+			// Redis failing: the next run starts over.
+			return copied, failed, err
 		}
-		copyKey := skeys.DeadLetter(t.Queue, t.ID, t.LastFailedAt)
-		if err := a.Store.Put(ctx, copyKey, bytes.NewReader(b), int64(len(b))); err != nil {
-			return copied, fmt.Errorf("deadletter: store copy of %s: %w", t.ID, err)
+		if ok {
+			copied++
+		} else {
+			failed++
 		}
-		// NX: of two runs that copied the same dead letter at once, only
-		// one counts and logs it.
-		added, err := a.Redis.ZAddNX(ctx, rkeys.DeadLettersCopied(), redis.Z{Score: float64(a.Now().Unix()), Member: m}).Result()
-		if err != nil {
-			return copied, fmt.Errorf("deadletter: %w", err)
-		}
-		if added == 0 {
-			continue
-		}
-		copied++
-		a.DeadLetters.WithLabelValues(t.Type, t.Queue).Inc()
-		a.Log.Error().Str("task_id", t.ID).Str("type", t.Type).Str("queue", t.Queue).
-			Int("retried", t.Retried).Time("failed_at", t.LastFailedAt).Str("error", t.LastErr).
-			Str("copy", copyKey).Msg("task dead-lettered")
 	}
-	return copied, nil
+	return copied, failed, nil
 }
 
-// trimQueue deletes the oldest dead letters beyond Keep, each already copied.
+// copyOne copies one dead letter. A copy that storage refuses is not a
+// failure of the run: one bad dead letter (a task id that storage cannot
+// take, a denied key) must not keep every later one from being copied and
+// the queue from being trimmed. It is logged and counted once, marked in
+// DeadLettersUncopied for a person, skipped, and tried again by later runs.
+func (a *Archiver) copyOne(ctx context.Context, t *asynq.TaskInfo, m string) (copied bool, _ error) {
+	b, err := json.MarshalIndent(NewRecord(t, a.Now()), "", "  ")
+	copyKey := skeys.DeadLetter(t.Queue, t.ID, t.LastFailedAt)
+	if err == nil {
+		err = a.Store.Put(ctx, copyKey, bytes.NewReader(b), int64(len(b)))
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return false, a.markUncopied(ctx, t, m, err)
+	}
+	// NX: of two runs that copied the same dead letter at once, only
+	// one counts and logs it.
+	added, err := a.Redis.ZAddNX(ctx, rkeys.DeadLettersCopied(), redis.Z{Score: float64(a.Now().Unix()), Member: m}).Result()
+	if err != nil {
+		return false, fmt.Errorf("deadletter: %w", err)
+	}
+	a.Redis.HDel(ctx, rkeys.DeadLettersUncopied(), m)
+	if added == 0 {
+		return false, nil
+	}
+	a.DeadLetters.WithLabelValues(t.Type, t.Queue).Inc()
+	a.Log.Error().Str("task_id", t.ID).Str("type", t.Type).Str("queue", t.Queue).
+		Int("retried", t.Retried).Time("failed_at", t.LastFailedAt).Str("error", t.LastErr).
+		Str("copy", copyKey).Msg("task dead-lettered")
+	return true, nil
+}
+
+// markUncopied records a dead letter that could not be copied, logging and
+// counting it the first time only.
+func (a *Archiver) markUncopied(ctx context.Context, t *asynq.TaskInfo, m string, cause error) error {
+	mark, _ := json.Marshal(struct {
+		Error string    `json:"error"`
+		Since time.Time `json:"since"`
+	}{cause.Error(), a.Now().UTC()})
+	first, err := a.Redis.HSetNX(ctx, rkeys.DeadLettersUncopied(), m, mark).Result()
+	if err != nil {
+		return fmt.Errorf("deadletter: %w", err)
+	}
+	if !first {
+		return nil
+	}
+	if a.CopyFailures != nil {
+		a.CopyFailures.WithLabelValues(t.Queue).Inc()
+	}
+	a.Log.Error().Err(cause).Str("task_id", t.ID).Str("type", t.Type).Str("queue", t.Queue).
+		Time("failed_at", t.LastFailedAt).Str("marker", rkeys.DeadLettersUncopied()).
+		Msg("cannot copy a dead letter to storage; skipped, kept in its queue, tried again each run")
+	return nil
+}
+
+// trimQueue deletes the oldest dead letters beyond Keep, each already
+// copied. One not copied (archived since copyQueue ran, or refused by
+// storage) stays and the trim moves on to the next oldest, so that a dead
+// letter that can never be copied does not keep the queue from being trimmed.
 func (a *Archiver) trimQueue(ctx context.Context, queue string) (int, error) {
 	keep := a.Keep
 	if keep <= 0 {
@@ -169,28 +221,35 @@ func (a *Archiver) trimQueue(ctx context.Context, queue string) (int, error) {
 		return 0, fmt.Errorf("deadletter: queue %s: %w", queue, err)
 	}
 	excess := info.Archived - keep
+	if excess <= 0 {
+		return 0, nil
+	}
+	// asynq lists dead letters oldest first (ZRANGE by the time they were
+	// archived, whatever its doc says), so the first pages hold the ones to
+	// trim. They are all read before anything is deleted, so that deleting
+	// does not shift what a page holds.
+	var victims []string
+	pages := (info.Archived + pageSize - 1) / pageSize
+	for page := 1; page <= pages && len(victims) < excess; page++ {
+		infos, err := a.Inspector.ListArchivedTasks(queue, asynq.PageSize(pageSize), asynq.Page(page))
+		if err != nil {
+			return 0, fmt.Errorf("deadletter: list %s: %w", queue, err)
+		}
+		for _, t := range infos {
+			if len(victims) == excess {
+				break
+			}
+			if err := a.Redis.ZScore(ctx, rkeys.DeadLettersCopied(), member(t)).Err(); err == nil {
+				victims = append(victims, t.ID)
+			}
+		}
+	}
 	trimmed := 0
-	for excess > 0 {
-		// Newest first is asynq's listing order; the oldest are at the end.
-		last := (info.Archived + pageSize - 1) / pageSize
-		infos, err := a.Inspector.ListArchivedTasks(queue, asynq.PageSize(pageSize), asynq.Page(last))
-		if err != nil || len(infos) == 0 {
-			return trimmed, err
+	for _, id := range victims {
+		if err := a.Inspector.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return trimmed, fmt.Errorf("deadletter: trim %s: %w", id, err)
 		}
-		for i := len(infos) - 1; i >= 0 && excess > 0; i-- {
-			t := infos[i]
-			if err := a.Redis.ZScore(ctx, rkeys.DeadLettersCopied(), member(t)).Err(); err != nil {
-				// Not copied yet (archived since copyQueue ran): leave it
-				// for the next run rather than lose it.
-				return trimmed, nil
-			}
-			if err := a.Inspector.DeleteTask(queue, t.ID); err != nil {
-				return trimmed, fmt.Errorf("deadletter: trim %s: %w", t.ID, err)
-			}
-			trimmed++
-			excess--
-			info.Archived--
-		}
+		trimmed++
 	}
 	if trimmed > 0 {
 		a.Log.Warn().Str("queue", queue).Int("trimmed", trimmed).Int("keep", keep).Msg("oldest dead letters trimmed from the queue; their copies stay in storage")

@@ -344,6 +344,9 @@ func TestReceiptTamperingIsDetected(t *testing.T) {
 		{"count changed", bytes.Replace(doc, []byte(`"count": 26`), []byte(`"count": 27`), 1), key, ErrTampered},
 		{"member added", bytes.Replace(doc, []byte(`"version"`), []byte(`"note": "x", "version"`), 1), key, ErrTampered},
 		{"other key", doc, []byte("other"), ErrTampered},
+		// A reader that takes the first of two members would see the forged
+		// one; the canonical form, like encoding/json, keeps the last.
+		{"member given twice", bytes.Replace(doc, []byte(`"version"`), []byte(`"request_id": "forged", "version"`), 1), key, ErrTampered},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := Verify(tc.doc, tc.key); !errors.Is(err, tc.want) {

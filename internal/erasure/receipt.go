@@ -124,7 +124,14 @@ func verificationChecks(r Request, plan Plan) []string {
 // the hmac_sha256 member removed, object keys sorted, no insignificant
 // space, numbers as written. The HMAC covers exactly these bytes, so any
 // change to any member, added members included, breaks it.
+//
+// A member given twice, at any depth, is refused as tampering: the
+// canonical form keeps the last, as encoding/json does, but a reader that
+// keeps the first would see another receipt under the same HMAC.
 func Canonical(doc []byte) ([]byte, error) {
+	if name, ok := duplicateMember(doc); ok {
+		return nil, fmt.Errorf("%w (member %q given twice)", ErrTampered, name)
+	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	var v map[string]any
@@ -152,6 +159,53 @@ func Sign(rc Receipt, key []byte) ([]byte, error) {
 	}
 	rc.HMAC = mac(canon, key)
 	return json.MarshalIndent(rc, "", "  ")
+}
+
+// duplicateMember finds the first object member given twice in doc, at any
+// depth. A doc that is not JSON has none: the decoder reports that.
+func duplicateMember(doc []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	name, err := dupIn(dec, 0)
+	return name, err == nil && name != ""
+}
+
+// dupIn reads one value, returning the first member name given twice in it.
+func dupIn(dec *json.Decoder, depth int) (string, error) {
+	if depth > 64 {
+		return "", errors.New("nested too deeply")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return "", err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return "", err
+			}
+			name, _ := k.(string)
+			if seen[name] {
+				return name, nil
+			}
+			seen[name] = true
+			if d, err := dupIn(dec, depth+1); d != "" || err != nil {
+				return d, err
+			}
+		}
+	case json.Delim('['):
+		for dec.More() {
+			if d, err := dupIn(dec, depth+1); d != "" || err != nil {
+				return d, err
+			}
+		}
+	default:
+		return "", nil
+	}
+	_, err = dec.Token() // the closing delimiter
+	return "", err
 }
 
 func mac(b, key []byte) string {

@@ -96,13 +96,22 @@ type Record struct {
 const AtRiskDays = 7
 
 // Due is the legal deadline of a request filed at filedAt: one calendar
-// month, or three with the extension.
+// month, or three with the extension. It is never later than LatestDue, so
+// that a record filed with a far-future date before dates were bounded
+// (tasks.FiledAtSkew) still encodes as JSON and every listing shows it.
 func Due(filedAt time.Time, extended bool) time.Time {
+	due := filedAt.AddDate(0, 1, 0)
 	if extended {
-		return filedAt.AddDate(0, 3, 0)
+		due = filedAt.AddDate(0, 3, 0)
 	}
-	return filedAt.AddDate(0, 1, 0)
+	if due.After(LatestDue) {
+		return LatestDue
+	}
+	return due
 }
+
+// LatestDue is the latest time JSON (RFC 3339) can show: the end of 9999.
+var LatestDue = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
 // DaysLeft counts whole days from now to due, rounding up, so that "1" means
 // "due within the next 24 hours" and 0 or less means overdue.

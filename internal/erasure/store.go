@@ -18,6 +18,9 @@ import (
 // ErrNotFound means no request has that id.
 var ErrNotFound = errors.New("erasure: no such request")
 
+// ErrFinished means the request is done: there is no deadline to extend.
+var ErrFinished = errors.New("erasure: request done: nothing to extend")
+
 // ErrAlreadyExtended means the request's one extension was granted already.
 var ErrAlreadyExtended = errors.New("erasure: deadline already extended (GDPR allows one extension)")
 
@@ -155,6 +158,9 @@ func (s *Store) Extend(ctx context.Context, id, reason string) (Record, error) {
 	rec, err := s.Get(ctx, id)
 	if err != nil {
 		return Record{}, err
+	}
+	if !rec.State.Status.Open() {
+		return Record{}, ErrFinished
 	}
 	b, _ := json.Marshal(Extension{Reason: reason, GrantedAt: s.Now().UTC()})
 	ok, err := s.rdb.HSetNX(ctx, rkeys.ErasureRequest(id), "extension", b).Result()

@@ -49,6 +49,13 @@ type Registry struct {
 	// until it is restored every storage task fails, so any increase is an
 	// alert.
 	BucketMissing *prometheus.CounterVec
+	// DeadLetterCopyFailures counts dead letters the archiver could not copy
+	// to storage, once each, by queue: each is kept in its queue and named in
+	// Redis (rkeys.DeadLettersUncopied) for a person to look at.
+	DeadLetterCopyFailures *prometheus.CounterVec
+	// UnservedTasks is the number of tasks waiting on each queue that no
+	// worker serves, refreshed every minute by the workers (handlers.Unserved).
+	UnservedTasks *prometheus.GaugeVec
 }
 
 // New builds the registry. inspector may be nil (a process without Redis
@@ -74,7 +81,15 @@ func New(inspector *asynq.Inspector) *Registry {
 		Name: "lifecycle_storage_bucket_missing_total",
 		Help: "Storage calls that found the bucket missing (every storage task fails until it is restored).",
 	}, []string{"bucket"})
-	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters, r.BucketMissing,
+	r.DeadLetterCopyFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifecycle_dead_letter_copy_failures_total",
+		Help: "Dead letters the archiver could not copy to storage, each counted once, by queue.",
+	}, []string{"queue"})
+	r.UnservedTasks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifecycle_unserved_tasks",
+		Help: "Tasks waiting (pending, scheduled or retrying) on a queue that no worker serves, by queue.",
+	}, []string{"queue"})
+	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters, r.BucketMissing, r.DeadLetterCopyFailures, r.UnservedTasks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if inspector != nil {
 		r.MustRegister(newQueueCollector(inspector))

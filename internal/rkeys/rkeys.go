@@ -4,8 +4,10 @@
 // to find every reader and writer of a key by its function name.
 //
 // All keys start with "lifecycle:". Ids are opaque strings chosen by our
-// producers; they are embedded as they are, so they must not be used to
-// build keys before validation (tasks validates them at the edge).
+// producers, validated at every edge against the id grammar
+// (tasks.IDGrammar), which has no ':'. They are embedded through id, which
+// leaves a valid id as it is and escapes anything else, so that no id can
+// name another key (request "X:steps" and request X's checkpoint hash).
 package rkeys
 
 const prefix = "lifecycle:"
@@ -29,23 +31,23 @@ func ZohoTokenLock(fingerprint string) string { return prefix + "zoho:token-lock
 
 // UserLock is the per-user lease lock that keeps a merge and an erasure of
 // the same user from running at once (value: the holder's task id).
-func UserLock(userID string) string { return prefix + "lock:user:" + userID }
+func UserLock(userID string) string { return prefix + "lock:user:" + id(userID) }
 
 // Aliases is the set of guest ids merged into a registered user, so that an
 // erasure of the user also covers what those guest ids left behind.
-func Aliases(userID string) string { return prefix + "user:" + userID + ":aliases" }
+func Aliases(userID string) string { return prefix + "user:" + id(userID) + ":aliases" }
 
 // MergedInto holds the registered id a guest id was merged into.
-func MergedInto(guestID string) string { return prefix + "guest:" + guestID + ":merged-into" }
+func MergedInto(guestID string) string { return prefix + "guest:" + id(guestID) + ":merged-into" }
 
 // Tombstone marks an erased user id (value: JSON with the erasure request id
 // and time). Kept forever: a tombstone is what refuses later merges into the
 // id and what lets the sweep treat leftovers as orphaned.
-func Tombstone(userID string) string { return prefix + "tombstone:" + userID }
+func Tombstone(userID string) string { return prefix + "tombstone:" + id(userID) }
 
 // MergeProgress is the hash of a merge's finished steps, so that a retry
 // after a crash resumes instead of repeating them.
-func MergeProgress(guestID string) string { return prefix + "merge:" + guestID }
+func MergeProgress(guestID string) string { return prefix + "merge:" + id(guestID) }
 
 // --- asset sweeps ---
 
@@ -68,37 +70,38 @@ func SweepRun() string { return prefix + "sweep:run" }
 // filed, JSON, never changed), "state" (status and progress, JSON, written by
 // the worker holding the user's lock), "joined_to" (the request it joined, or
 // empty) and "extension" (the one deadline extension, JSON, set at most once).
-func ErasureRequest(requestID string) string { return prefix + "erasure:" + requestID }
+func ErasureRequest(requestID string) string { return prefix + "erasure:" + id(requestID) }
 
 // ErasurePlan holds the request's plan (JSON: ids covered and every step),
 // written once, so that a resumed erasure works through the same list rather
 // than a re-listing that no longer shows what it already deleted.
-func ErasurePlan(requestID string) string { return prefix + "erasure:" + requestID + ":plan" }
+func ErasurePlan(requestID string) string { return prefix + "erasure:" + id(requestID) + ":plan" }
 
 // ErasureSteps is the checkpoint hash of finished steps (field: step key,
 // value: JSON outcome with count and time). A step in it is never run again.
-func ErasureSteps(requestID string) string { return prefix + "erasure:" + requestID + ":steps" }
+func ErasureSteps(requestID string) string { return prefix + "erasure:" + id(requestID) + ":steps" }
 
 // ErasureFailures holds the last failure of each step not finished yet
 // (field: step key, value: JSON), for the status and the dead-letter reason.
 func ErasureFailures(requestID string) string {
-	return prefix + "erasure:" + requestID + ":failures"
+	return prefix + "erasure:" + id(requestID) + ":failures"
 }
 
 // ErasureCursors holds each storage step's progress through its prefix
 // (fields "cursor:{prefix}", "count:{prefix}", "intent:{prefix}").
-func ErasureCursors(requestID string) string { return prefix + "erasure:" + requestID + ":cursors" }
+func ErasureCursors(requestID string) string { return prefix + "erasure:" + id(requestID) + ":cursors" }
 
 // ErasureJoined is the set of requests that joined this one.
-func ErasureJoined(requestID string) string { return ErasureJoinedPrefix() + requestID + ":joined" }
+func ErasureJoined(requestID string) string { return ErasureJoinedPrefix() + id(requestID) + ":joined" }
 
 // ErasureJoinedPrefix is what ErasureJoined puts before the request id, for
-// the Lua script that builds the name from a request id it reads itself.
+// the Lua script that builds the name from a request id it reads itself (one
+// stored after validation, which id leaves as it is).
 func ErasureJoinedPrefix() string { return prefix + "erasure:" }
 
 // ErasureActive holds the id of the request erasing a user right now, so that
 // a second request for the same user joins it instead of racing it.
-func ErasureActive(userID string) string { return prefix + "erasure-active:" + userID }
+func ErasureActive(userID string) string { return prefix + "erasure-active:" + id(userID) }
 
 // ErasureOpen is the sorted set of open requests (member: request id, score:
 // due date in unix seconds), for listings and deadline metrics.
@@ -111,3 +114,9 @@ func ErasureOpen() string { return prefix + "erasures:open" }
 // that each dead letter is copied and counted once, and again if the same
 // task is retried and dead-letters anew.
 func DeadLettersCopied() string { return prefix + "deadletters:copied" }
+
+// DeadLettersUncopied is the hash of dead letters the archiver could not
+// copy to storage (field: queue/task-id@failed-unix, value: JSON with the
+// error and when it was first seen). A field names a dead letter a person
+// must look at; it is removed once a later run copies it.
+func DeadLettersUncopied() string { return prefix + "deadletters:uncopied" }

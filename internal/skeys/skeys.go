@@ -15,8 +15,10 @@
 //	dead-letters/{queue}/{taskId}-{unix}.json   copies of dead-lettered tasks
 //
 // Every folder ends with "/", so that users/1/ never matches users/10/ in a
-// prefix listing. Ids are embedded as they are, so they must not build paths
-// before validation (tasks validates them at the edge). The functions that
+// prefix listing. Ids are validated at every edge against the id grammar
+// (tasks.IDGrammar) and embedded through seg, which leaves a valid id as it
+// is and escapes anything that could reshape a path ('/', "..", control
+// characters), so no id, task id or queue name reaches outside its folder. The functions that
 // take a key apart (OwnerOf, PhotoID, ...) accept only what the matching
 // builder makes and refuse any other shape.
 package skeys
@@ -49,7 +51,7 @@ func Users() string { return users }
 // UserPrefix is the folder of one user id's objects: what an erasure deletes
 // and then checks empty, and what a merge moves from the guest id to the
 // registered one.
-func UserPrefix(id string) string { return users + id + "/" }
+func UserPrefix(id string) string { return users + seg(id) + "/" }
 
 // UserPhotos is the folder of a user's Artifi photos, each named
 // {photoId}.{ext}, so that a sweep can ask Artifi whether it still lists them.
@@ -101,13 +103,13 @@ func ChangeOwner(key, from, to string) (string, bool) {
 // Receipt is where the signed receipt of erasure request requestID is kept:
 // the proof that the request was honoured. It lies outside Users, so no
 // sweep ever touches it.
-func Receipt(requestID string) string { return receipts + requestID + ".json" }
+func Receipt(requestID string) string { return receipts + seg(requestID) + ".json" }
 
 // --- asset sweeps ---
 
 // QuarantinePrefix is the folder of what sweep sweepID quarantined: what
 // a purge deletes once the restore window has passed.
-func QuarantinePrefix(sweepID string) string { return quarantine + sweepID + "/" }
+func QuarantinePrefix(sweepID string) string { return quarantine + seg(sweepID) + "/" }
 
 // Quarantined is where sweep sweepID moves key. The original key is kept
 // whole, so that a quarantined object still says where it came from.
@@ -118,7 +120,7 @@ func Quarantined(sweepID, key string) string { return QuarantinePrefix(sweepID) 
 func Sweeps() string { return sweeps }
 
 // SweepReport is where sweep id's report is kept.
-func SweepReport(id string) string { return sweeps + id + "/report.json" }
+func SweepReport(id string) string { return sweeps + seg(id) + "/report.json" }
 
 // SweepIDOfReport returns the sweep id of a SweepReport key, and false for
 // any other key (a manifest part, or anything outside Sweeps).
@@ -135,7 +137,7 @@ func SweepIDOfReport(key string) (string, bool) {
 }
 
 // SweepManifest is the folder of sweep id's manifest parts.
-func SweepManifest(id string) string { return sweeps + id + "/manifest/" }
+func SweepManifest(id string) string { return sweeps + seg(id) + "/manifest/" }
 
 // SweepManifestPart is where part of sweep id's manifest is kept. The part
 // number is padded to six digits so that a listing yields the parts in order.
@@ -169,5 +171,5 @@ func ManifestPartOf(id, key string) (int, bool) {
 // the failure (unix seconds) is part of it, so that a task retried and
 // dead-lettered anew gets a second copy instead of overwriting the first.
 func DeadLetter(queue, taskID string, failedAt time.Time) string {
-	return fmt.Sprintf("%s%s/%s-%d.json", deadLetters, queue, taskID, failedAt.Unix())
+	return fmt.Sprintf("%s%s/%s-%d.json", deadLetters, seg(queue), seg(taskID), failedAt.Unix())
 }

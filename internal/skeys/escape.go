@@ -1,0 +1,40 @@
+package skeys
+
+import "strings"
+
+// seg makes an id one path segment whatever it holds. Ids that pass the id
+// grammar (tasks.IDGrammar) come out unchanged, so the layout of what is
+// stored does not depend on it; anything else that could reshape a path is
+// escaped as %XX: '/', '\', '%', control and non-ASCII bytes, and a segment
+// that is empty, "." or "..". Task ids and queue names, which producers
+// choose freely, go through it too: a dead letter whose task id is
+// "x/../../y" is kept under "x%2F..%2F..%2Fy".
+func seg(id string) string {
+	switch id {
+	case "":
+		return "%" // a lone '%' is no escape, so nothing else gives it
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	if !strings.ContainsFunc(id, needsEscape) {
+		return id
+	}
+	var b strings.Builder
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if needsEscape(rune(c)) || c >= 0x80 {
+			b.WriteByte('%')
+			b.WriteByte("0123456789ABCDEF"[c>>4])
+			b.WriteByte("0123456789ABCDEF"[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func needsEscape(r rune) bool {
+	return r == '/' || r == '\\' || r == '%' || r < 0x20 || r >= 0x7f
+}
