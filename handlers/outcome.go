@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -55,7 +56,8 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 				defer running.wg.Done()
 			}
 			n := &note{}
-			ctx = context.WithValue(ctx, noteKey{}, n)
+			id, _ := asynq.GetTaskID(ctx)
+			ctx = logx.WithTask(context.WithValue(ctx, noteKey{}, n), id, t.Type())
 			start := now()
 			err := safely(ctx, next, t)
 			elapsed := now().Sub(start)
@@ -71,7 +73,6 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 			m.Outcomes.WithLabelValues(t.Type(), system, outcome).Inc()
 			m.Duration.WithLabelValues(t.Type(), outcome).Observe(elapsed.Seconds())
 
-			id, _ := asynq.GetTaskID(ctx)
 			queue, _ := asynq.GetQueueName(ctx)
 			ev := log.Info()
 			switch outcome {
@@ -80,13 +81,15 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 			case metrics.OutcomeDeadLettered:
 				ev = log.Error()
 			}
-			ev = ev.Str("task_id", id).Str("type", t.Type()).Str("queue", queue).
+			// task_id and type come from ctx (logx.WithTask), as on every
+			// line the handler wrote, and so do trace_id and span_id.
+			ev = ev.Ctx(ctx).Str("queue", queue).
 				Int("attempt", retried+1).Int("max_retry", maxRetry).
-				Dur("duration", elapsed).Str("outcome", outcome).Str("system", system)
+				Float64("duration_ms", logx.Millis(elapsed)).Str("outcome", outcome).Str("system", system)
 			if err != nil {
 				ev = ev.Str("error_class", string(classOf(err))).Err(err)
 				if d, ok := errclass.Delay(err); ok && outcome == metrics.OutcomeRetried {
-					ev = ev.Dur("retry_in", d)
+					ev = ev.Float64("retry_in_ms", logx.Millis(d))
 				}
 			}
 			ev.Msg("task " + outcome)

@@ -151,6 +151,8 @@ func (a *Archiver) copyQueue(ctx context.Context, queue string) (int, error) {
 		}
 		copied++
 		a.DeadLetters.WithLabelValues(t.Type, t.Queue).Inc()
+		// Without the archive task's context: task_id and type are the
+		// dead letter's own.
 		a.Log.Error().Str("task_id", t.ID).Str("type", t.Type).Str("queue", t.Queue).
 			Int("retried", t.Retried).Time("failed_at", t.LastFailedAt).Str("error", t.LastErr).
 			Str("copy", copyKey).Msg("task dead-lettered")
@@ -193,7 +195,7 @@ func (a *Archiver) trimQueue(ctx context.Context, queue string) (int, error) {
 		}
 	}
 	if trimmed > 0 {
-		a.Log.Warn().Str("queue", queue).Int("trimmed", trimmed).Int("keep", keep).Msg("oldest dead letters trimmed from the queue; their copies stay in storage")
+		a.Log.Warn().Ctx(ctx).Str("queue", queue).Int("trimmed", trimmed).Int("keep", keep).Msg("oldest dead letters trimmed from the queue; their copies stay in storage")
 	}
 	return trimmed, nil
 }
