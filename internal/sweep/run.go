@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/lease"
+	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
@@ -108,7 +109,7 @@ func (s *Sweeper) sweep(ctx context.Context, id string, dryRun bool) (Report, er
 		return *r, err
 	}
 	log.Info().Ctx(ctx).Int64("scanned", r.Scanned).Int64("candidates", r.CandidateCount()).Int64("moved", r.Moved).
-		Interface("skipped", r.Skipped).Str("duration", r.Duration).Msg("sweep quarantined its candidates")
+		Interface("skipped", r.Skipped).Float64("sweep_duration_ms", logx.Millis(r.FinishedAt.Sub(r.StartedAt))).Msg("sweep quarantined its candidates")
 	return *r, nil
 }
 
