@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
@@ -59,6 +60,8 @@ Redis comes from --redis-url or LIFECYCLE_REDIS_URL (lifecycle dev prints its ow
 // to the command's flags: validate checks it, send enqueues it.
 func enqueueKindCmd(e env, use, short string, validate func() error, send func(context.Context, *tasks.Client) (tasks.Result, error)) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, Args: noArgs}
+	var asJSON bool
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"task_id", "queue", "duplicate"} as JSON`)
 	load := bindSettings(cmd, e, config.GroupRedis)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		// Bad input is reported before Redis is needed.
@@ -69,14 +72,18 @@ func enqueueKindCmd(e env, use, short string, validate func() error, send func(c
 		if err != nil {
 			return err
 		}
-		if err := cfg.RequireRedis(); err != nil {
+		rdb, err := connectRedis(cmd.Context(), cfg)
+		if err != nil {
 			return err
 		}
-		c := tasks.NewClient(cfg.Redis)
-		defer c.Close()
+		c := tasks.WrapClient(asynq.NewClientFromRedisClient(rdb))
+		defer rdb.Close()
 		res, err := send(cmd.Context(), c)
 		if err != nil {
 			return err
+		}
+		if asJSON {
+			return writeJSONTo(e.stdout, map[string]any{"task_id": res.TaskID, "queue": res.Queue, "duplicate": res.Duplicate})
 		}
 		dup := ""
 		if res.Duplicate {

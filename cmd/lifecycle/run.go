@@ -16,11 +16,12 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/logx"
 )
 
-// Exit statuses.
+// Exit statuses, the same for every command (the README's table):
 const (
 	exitOK      = 0
-	exitFailure = 1 // the process ran and failed
-	exitUsage   = 2 // bad flags, variables or an unusable dependency at start
+	exitFailure = 1 // not found, or the work failed (a receipt that does not verify)
+	exitUsage   = 2 // bad input: flags, arguments, variables, an unusable store or upstream
+	exitRedis   = 3 // Redis unreachable
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -37,6 +38,11 @@ type env struct {
 type usageError struct{ msg string }
 
 func (u *usageError) Error() string { return u.msg }
+
+// redisDownError is Redis not answering: exit status 3, one line.
+type redisDownError struct{ msg string }
+
+func (r *redisDownError) Error() string { return r.msg }
 
 // Run is the whole program; main only adds signals and the real environment.
 //
@@ -62,7 +68,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stderr, "%s: %v\n", prefix, oneLine(err))
 	var ce *config.Error
 	var ue *usageError
-	if errors.As(err, &ce) || errors.As(err, &ue) {
+	var rd *redisDownError
+	switch {
+	case errors.As(err, &rd):
+		return exitRedis
+	case errors.As(err, &ce) || errors.As(err, &ue):
 		return exitUsage
 	}
 	return exitFailure
@@ -85,7 +95,7 @@ Every flag can also be set by a LIFECYCLE_* variable; `+"`lifecycle <command> --
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	root.AddCommand(
 		roleCmd(e, "dev", "everything in one process: embedded Redis, simulators, worker, scheduler, HTTP",
-			config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSchedule|config.GroupErasure,
+			config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSchedule|config.GroupErasure|config.GroupDev,
 			func(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 				return runDev(ctx, e.stdout, cfg, log)
 			}),

@@ -44,7 +44,7 @@ func connectRedis(ctx context.Context, cfg *config.Config) (redis.UniversalClien
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, &usageError{fmt.Sprintf("LIFECYCLE_REDIS_URL: cannot reach Redis at %s: %v", cfg.RedisDisplay(), err)}
+		return nil, &redisDownError{fmt.Sprintf("LIFECYCLE_REDIS_URL: Redis is not answering at %s (is it running? lifecycle dev prints its URL): %v", cfg.RedisDisplay(), err)}
 	}
 	return rdb, nil
 }

@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -113,6 +115,18 @@ func openStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
 		return nil, &usageError{"LIFECYCLE_STORAGE: " + err.Error()}
 	}
 	return store, nil
+}
+
+// openExistingStore is openStore for the CLI: a file store must already
+// exist. Run from another directory, the default ./.lifecycle/storage is not
+// the dev's store, and creating it would show an empty one.
+func openExistingStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
+	if loc, err := storage.ParseURL(cfg.Storage); err == nil && loc.Scheme == "file" {
+		if fi, err := os.Stat(loc.Path); err != nil || !fi.IsDir() {
+			return nil, &usageError{fmt.Sprintf("LIFECYCLE_STORAGE: no store at %s (set LIFECYCLE_STORAGE or --storage, or run in lifecycle dev's directory)", cfg.Storage)}
+		}
+	}
+	return openStore(ctx, cfg)
 }
 
 // newErasureQueue carries erasure slices as tasks on rdb.

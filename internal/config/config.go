@@ -29,7 +29,11 @@ import (
 
 // Defaults, applied when neither a flag nor a variable sets a value.
 const (
-	HTTPAddrDefault        = "127.0.0.1:8080"
+	HTTPAddrDefault = "127.0.0.1:8080"
+	// DevRedisAddrDefault is where `lifecycle dev` serves its embedded
+	// Redis: a fixed port, so that an exported LIFECYCLE_REDIS_URL outlives
+	// a restart (6379 is left to a real Redis).
+	DevRedisAddrDefault    = "127.0.0.1:6390"
 	LogLevelDefault        = "info"
 	LogFormatDefault       = "json"
 	ConcurrencyDefault     = 10
@@ -89,6 +93,8 @@ type Config struct {
 	// ReceiptKey signs erasure receipts (HMAC-SHA256), so that a receipt
 	// altered after the fact is detected.
 	ReceiptKey Secret
+
+	DevRedisAddr string // `lifecycle dev`'s embedded Redis
 }
 
 type Artifi struct {
@@ -175,6 +181,7 @@ const (
 	GroupLog
 	GroupSweep
 	GroupErasure
+	GroupDev
 )
 
 // Flags are the settings of some groups, bound to the flags of one command.
@@ -188,7 +195,7 @@ type Flags struct {
 // its usage. Once fs has parsed the command line, Load reads them.
 func Register(fs *pflag.FlagSet, groups Group) *Flags {
 	f := &Flags{fs: fs}
-	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog, GroupSweep, GroupErasure} {
+	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog, GroupSweep, GroupErasure, GroupDev} {
 		if groups&g == 0 {
 			continue
 		}
@@ -380,6 +387,17 @@ var settings = map[Group][]setting{
 				return nil
 			}},
 	},
+	GroupDev: {{
+		flag: "dev-redis-addr", env: "LIFECYCLE_DEV_REDIS_ADDR", def: DevRedisAddrDefault,
+		usage: "where the embedded Redis listens when --redis-url is not set (127.0.0.1:0: a free port)",
+		set: func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port: %w", err)
+			}
+			c.DevRedisAddr = v
+			return nil
+		},
+	}},
 	GroupErasure: {{
 		flag: "receipt-key", env: "LIFECYCLE_RECEIPT_KEY", secret: true,
 		usage: "key that signs erasure receipts (HMAC-SHA256), at least 16 bytes; keep it as long as the receipts",

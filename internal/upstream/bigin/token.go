@@ -206,7 +206,7 @@ func (ts *tokenSource) refreshLocked(ctx context.Context, l *lease.Lease) (strin
 		ts.log.Warn().Ctx(ctx).Err(err).Msg("bigin: could not cache the access token in Redis")
 	}
 	ts.setLocal(tok, ttl)
-	ts.log.Info().Ctx(ctx).Dur("ttl", ttl).Msg("bigin: access token refreshed")
+	ts.log.Info().Ctx(ctx).Float64("ttl_s", ttl.Seconds()).Msg("bigin: access token refreshed")
 	return tok, nil
 }
 
