@@ -11,6 +11,9 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/logx"
@@ -93,6 +96,7 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 				}
 			}
 			ev.Msg("task " + outcome)
+			recordOutcome(ctx, outcome, err)
 			return ret
 		})
 	}
@@ -172,3 +176,19 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 // IsFailure is the server's IsFailure: a rate limit is retried without
 // spending the task's retry budget.
 func IsFailure(err error) bool { return !errclass.IsThrottled(err) }
+
+// recordOutcome adds the outcome to the attempt's span (see Tracing): an
+// error status for a retry or a dead letter, with the error's class, not its
+// message.
+func recordOutcome(ctx context.Context, outcome string, err error) {
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attribute.String("lifecycle.outcome", outcome))
+	if err == nil {
+		return
+	}
+	class := string(classOf(err))
+	span.SetAttributes(attribute.String("lifecycle.error_class", class))
+	if outcome == metrics.OutcomeRetried || outcome == metrics.OutcomeDeadLettered {
+		span.SetStatus(codes.Error, class)
+	}
+}

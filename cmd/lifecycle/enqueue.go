@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
+	"github.com/lifecycle-worker/lifecycle/internal/tracing"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -76,9 +78,12 @@ func enqueueKindCmd(e env, use, short string, validate func() error, send func(c
 		if err != nil {
 			return err
 		}
-		c := tasks.WrapClient(asynq.NewClientFromRedisClient(rdb))
+		c := newTaskClient(rdb)
 		defer rdb.Close()
-		res, err := send(cmd.Context(), c)
+		ctx, span := tracing.Tracer().Start(cmd.Context(), "enqueue "+cmd.Name(), trace.WithSpanKind(trace.SpanKindProducer))
+		res, err := send(ctx, c)
+		span.SetAttributes(attribute.String("messaging.message.id", res.TaskID), attribute.Bool("lifecycle.duplicate", res.Duplicate))
+		span.End()
 		if err != nil {
 			return err
 		}

@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/tracing"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -49,7 +51,9 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 			if p.Bigin, err = parseBigin(bigin); err != nil {
 				return err
 			}
+			ctx, span := tracing.Tracer().Start(ctx, "erasure file", trace.WithSpanKind(trace.SpanKindProducer))
 			filed, err := svc.File(ctx, erasuretasks.Request(p))
+			span.End()
 			var ve *tasks.ValidationError
 			if errors.As(err, &ve) {
 				return &usageError{err.Error()}

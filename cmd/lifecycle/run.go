@@ -8,12 +8,14 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/logx"
+	"github.com/lifecycle-worker/lifecycle/internal/tracing"
 )
 
 // Exit statuses, the same for every command (the README's table):
@@ -23,6 +25,9 @@ const (
 	exitUsage   = 2 // bad input: flags, arguments, variables, an unusable store or upstream
 	exitRedis   = 3 // Redis unreachable
 )
+
+// traceFlushTimeout bounds the export of the last spans at exit.
+const traceFlushTimeout = 5 * time.Second
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -50,6 +55,17 @@ func (r *redisDownError) Error() string { return r.msg }
 // error and usage printing is silenced, so that a failure is one line on
 // stderr, "lifecycle CMD: problem", whatever went wrong.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	shutdown, err := tracing.Setup(ctx, "lifecycle", getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "lifecycle: %v\n", oneLine(err))
+		return exitUsage
+	}
+	defer func() {
+		// Spans still buffered go out before the process exits.
+		sctx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+		defer cancel()
+		_ = shutdown(sctx)
+	}()
 	root := newRoot(env{getenv: getenv, stdout: stdout, stderr: stderr})
 	// A nil slice would make cobra read os.Args.
 	root.SetArgs(append([]string{}, args...))

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lifecycle-worker/lifecycle/handlers"
@@ -136,13 +138,18 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log zerolog
 func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, token config.Secret, log zerolog.Logger) http.Handler {
 	erasures := newErasureService(rdb)
 	reg.MustRegister(erasure.NewCollector(erasures.Store, log))
-	return api.New(api.Params{
+	h := api.New(api.Params{
 		Redis:    api.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
 		Gatherer: reg,
 		Log:      log,
 		Erasures: erasures,
 		Token:    token.Value(),
 	})
+	// A server span for each /v1 request, in the caller's trace when it
+	// sends a traceparent; health checks and scrapes are not traced.
+	return otelhttp.NewHandler(h, "api",
+		otelhttp.WithFilter(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "HTTP " + r.Method + " /v1" }))
 }
 
 // workerParams is what a worker needs besides its configuration.

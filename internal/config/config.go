@@ -82,7 +82,10 @@ type Config struct {
 	Concurrency     int
 	Queues          map[string]int
 	ShutdownTimeout time.Duration
-	ScheduleFile    string
+	// ErasureSliceBudget is how long one erasure slice takes new steps
+	// before the next task of the chain continues (erasure.SliceBudgetDefault).
+	ErasureSliceBudget time.Duration
+	ScheduleFile       string
 
 	Artifi Artifi
 	Bigin  Bigin
@@ -317,6 +320,16 @@ var settings = map[Group][]setting{
 					return fmt.Errorf("want a positive duration such as 25s, got %q", v)
 				}
 				c.ShutdownTimeout = d
+				return nil
+			}},
+		{flag: "erasure-slice-budget", env: "LIFECYCLE_ERASURE_SLICE_BUDGET", def: "10s",
+			usage: "how long one erasure task takes new steps before the next task of its chain continues (at least 1s)",
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Second {
+					return fmt.Errorf("want a duration of at least 1s such as 10s, got %q", v)
+				}
+				c.ErasureSliceBudget = d
 				return nil
 			}},
 	},
