@@ -24,10 +24,9 @@ type readmeBlock struct {
 }
 
 type readmeCmd struct {
-	line          int
-	cmd, comment  string
-	hasComment    bool
-	continuations int
+	line         int
+	cmd, comment string
+	hasComment   bool
 }
 
 var readmeMarker = regexp.MustCompile(`^<!-- readme-test: (.*) -->$`)
