@@ -189,11 +189,12 @@ func TestOneTracePerRequest(t *testing.T) {
 	set.Artifi.AddPhotos("u-erase", 3)
 	testutil.PutObjects(t, store, "users/guest-t1/a.jpg", "users/guest-t1/b.jpg", "users/u-erase/c.jpg", "users/u-erase/d.jpg")
 
-	worker := harness.StartProcess(t, harness.WorkerEnv(t, redisURL, dir, set,
+	workerEnv := harness.WorkerEnv(t, redisURL, dir, set,
 		append(otel, "LIFECYCLE_RECEIPT_KEY=trace-test-receipt-key-0123456789",
 			// Slices of a second, and Artifi slower than that (set below), so
 			// that the erasure is a chain of tasks.
-			"LIFECYCLE_ERASURE_SLICE_BUDGET=1s")...), "worker")
+			"LIFECYCLE_ERASURE_SLICE_BUDGET=1s")...)
+	worker := harness.StartProcess(t, workerEnv, "worker")
 	produce := func(args ...string) {
 		t.Helper()
 		p := harness.StartProcess(t, append([]string{"LIFECYCLE_REDIS_URL=" + redisURL}, otel...), args...)
@@ -295,9 +296,50 @@ func TestOneTracePerRequest(t *testing.T) {
 		})
 	}
 
+	// The API joins its caller's trace, and the erasure it files is in
+	// it (a user with photos and nothing stored).
+	set.Artifi.AddPhotos("u-api", 2)
+	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	var httpAddr string
+	for _, kv := range workerEnv {
+		if v, ok := strings.CutPrefix(kv, "LIFECYCLE_HTTP_ADDR="); ok {
+			httpAddr = v
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+httpAddr+"/v1/erasures",
+		strings.NewReader(`{"request_id": "GDPR-T-2", "user_id": "u-api", "filed_by": "privacy-1", "filed_at": "2026-11-30T10:00:00Z"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", "00-"+callerTrace+"-"+callerSpan+"-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/erasures: %s", resp.Status)
+	}
+	apiDone := regexp.MustCompile(`"trace_id":"` + callerTrace + `","span_id":"([0-9a-f]+)"[^\n]*"message":"erasure done"`)
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		m := apiDone.FindStringSubmatch(worker.Output())
+		return m != nil && slices.ContainsFunc(recv.Spans(), func(s span) bool { return s.id == m[1] })
+	}, "the API's erasure is not done, or its last span not exported, after 60 s; worker:\n%s", testutil.Later(func() any { return worker.Output() }))
+	spans = recv.Spans()
+	var server []span
+	for _, s := range spans {
+		if s.trace == callerTrace && s.parent == callerSpan {
+			server = append(server, s)
+		}
+	}
+	if len(server) != 1 || server[0].name != "HTTP POST /v1" {
+		t.Fatalf("spans whose parent is the caller's: %v, want one HTTP POST /v1", server)
+	}
+	if got, want := strings.Join(below(spans, server[0]), ", "), "HTTP DELETE, HTTP GET, storage list, storage put, task user:erase"; got != want {
+		t.Errorf("under the API's span: %s, want %s", got, want)
+	}
+
 	for _, s := range spans {
 		for k, v := range s.attrs {
-			for _, secret := range []string{set.Credentials.ArtifiClientKey, "webApiClientKey", "guest-t1", "u-erase"} {
+			for _, secret := range []string{set.Credentials.ArtifiClientKey, "webApiClientKey", "guest-t1", "u-erase", "u-api"} {
 				if strings.Contains(v, secret) {
 					t.Errorf("span %q attribute %s=%q holds %q", s.name, k, v, secret)
 				}
