@@ -99,7 +99,9 @@ func newRoot(e env) *cobra.Command {
 		`lifecycle deletes, erases and merges user data: photo deletions, GDPR erasures,
 guest-to-registered merges and orphaned-asset sweeps, as asynq tasks on Redis.
 
-Every flag can also be set by a LIFECYCLE_* variable; `+"`lifecycle <command> --help`"+` lists them.`,
+Every flag can also be set by a LIFECYCLE_* variable; `+"`lifecycle <command> --help`"+` lists them.
+Exit status, for every command: 0 done, 1 not found or failed, 2 bad input or
+settings, 3 Redis unreachable.`,
 		showHelp, func(name string) error {
 			return &usageError{fmt.Sprintf("unknown command %q (see lifecycle --help)", name)}
 		})
