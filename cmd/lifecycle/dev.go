@@ -41,6 +41,10 @@ func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerol
 	// Systems left unconfigured are served by the simulators, so that every
 	// kind of task has somewhere to go.
 	var set *sim.Set
+	// The variables of the simulated systems, for dev.env.
+	simulated := map[string]bool{
+		"LIFECYCLE_ARTIFI_": !cfg.Artifi.Configured(), "LIFECYCLE_BIGIN_": !cfg.Bigin.Configured(), "LIFECYCLE_BPM_": !cfg.BPM.Configured(),
+	}
 	if !cfg.Artifi.Configured() || !cfg.Bigin.Configured() || !cfg.BPM.Configured() {
 		var err error
 		if set, err = sim.Start(ctx, sim.Options{}); err != nil {
@@ -72,7 +76,7 @@ func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerol
 	if err != nil {
 		return err
 	}
-	envFile, err := writeDevEnv(cfg, embedded, keyFile, set)
+	envFile, err := writeDevEnv(cfg, embedded, keyFile, set, simulated)
 	if err != nil {
 		return err
 	}
@@ -113,9 +117,11 @@ const devEnvFile = "dev.env"
 
 // writeDevEnv writes the dev's settings for the CLI: Redis when embedded
 // (a URL given by --redis-url may hold a password), the store, the receipt
-// key's file, and the simulators. It returns the file's path, or "" when
-// the store is not a local directory.
-func writeDevEnv(cfg *config.Config, embedded bool, keyFile string, set *sim.Set) (string, error) {
+// key's file, and the simulators of the systems it simulates (variables
+// under the prefixes simulated marks). Settings the user gave, secrets
+// among them, are not copied: the CLI reads them where dev did. It returns
+// the file's path, or "" when the store is not a local directory.
+func writeDevEnv(cfg *config.Config, embedded bool, keyFile string, set *sim.Set, simulated map[string]bool) (string, error) {
 	loc, err := storage.ParseURL(cfg.Storage)
 	if err != nil || loc.Scheme != "file" {
 		return "", nil
@@ -132,7 +138,11 @@ func writeDevEnv(cfg *config.Config, embedded bool, keyFile string, set *sim.Set
 	}
 	if set != nil {
 		for _, kv := range set.Env() {
-			export(kv[0], kv[1])
+			for prefix, sim := range simulated {
+				if sim && strings.HasPrefix(kv[0], prefix) {
+					export(kv[0], kv[1])
+				}
+			}
 		}
 	}
 	path := filepath.Join(filepath.Dir(loc.Path), devEnvFile)
