@@ -207,6 +207,16 @@ func TestREADMEExamples(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// What the README says dev prints: the demo data its examples use, and
+	// the line that gives another shell dev's settings.
+	for _, want := range []string{"artifi    user 2001: photos 100001 100002 100003", "artifi    guest guest-5001",
+		"bigin     Contacts:2034020000000489034 (photo)", "bpm       alice (id 10, custom avatar)",
+		"  . " + filepath.Join(dir, ".lifecycle", "dev.env") + "\n"} {
+		if !strings.Contains(dev.Output(), want) {
+			t.Errorf("lifecycle dev does not print %q:\n%s", want, dev.Output())
+		}
+	}
+
 	// Lines that set the shell up (". file", "export") hold for the lines
 	// after them, as in one shell.
 	var prelude []string
