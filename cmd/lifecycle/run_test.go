@@ -187,6 +187,8 @@ func TestBadCommandLine(t *testing.T) {
 		{nil, []string{"worker", "--foo"}, `lifecycle worker: unknown flag: --foo`},
 		{map[string]string{"LIFECYCLE_STORAGE": "file:///nonexistent/.lifecycle/storage"}, []string{"receipt", "get", "R-1"},
 			`lifecycle receipt: LIFECYCLE_STORAGE: no store at file:///nonexistent/.lifecycle/storage (set LIFECYCLE_STORAGE or --storage, or run in lifecycle dev's directory)`},
+		{map[string]string{"LIFECYCLE_STORAGE": "file:///nonexistent/.lifecycle/storage"}, []string{"sweep", "list"},
+			`lifecycle sweep: LIFECYCLE_STORAGE: no store at file:///nonexistent/.lifecycle/storage (set LIFECYCLE_STORAGE or --storage, or run in lifecycle dev's directory)`},
 		{nil, []string{"dev", "--dev-redis-addr", "6390"}, `lifecycle dev: --dev-redis-addr: want host:port: address 6390: missing port in address`},
 	}
 	for _, tt := range tests {

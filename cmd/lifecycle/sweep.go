@@ -127,13 +127,14 @@ func sweepID(action string) cobra.PositionalArgs {
 // openSweeper connects to storage and Redis, and to Artifi when the sweep
 // will classify photos (withUpstream).
 func openSweeper(ctx context.Context, cfg *config.Config, withUpstream bool, log zerolog.Logger) (*sweep.Sweeper, func(), error) {
-	rdb, err := connectRedis(ctx, cfg)
+	// The store first: a wrong directory is named before Redis is needed.
+	store, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := openExistingStore(ctx, cfg)
+	rdb, err := connectRedis(ctx, cfg)
 	if err != nil {
-		rdb.Close()
+		store.Close()
 		return nil, nil, err
 	}
 	closeAll := func() { store.Close(); rdb.Close() }
