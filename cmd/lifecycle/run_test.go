@@ -246,3 +246,13 @@ func TestRedisDown(t *testing.T) {
 		})
 	}
 }
+
+// TestSimulateList prints the demo data that the README's examples use.
+func TestSimulateList(t *testing.T) {
+	code, out, _ := run(t, nil, "simulate", "--list")
+	for _, want := range []string{"artifi    user 2001: photos 100001 100002 100003", "bigin     Contacts:2034020000000489033 (photo)", "bpm       tw_admin (id 9, custom avatar)"} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Errorf("simulate --list: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+}
