@@ -15,14 +15,18 @@ import (
 // headers (a new trace when there is none). It goes before Outcomes, which
 // adds the outcome to the span. Attributes are ids and counts only: the
 // task id, type, queue and attempt.
-func Tracing() asynq.MiddlewareFunc {
+//
+// tp is the tracer provider (otel.GetTracerProvider() once tracing.Setup has
+// run).
+func Tracing(tp trace.TracerProvider) asynq.MiddlewareFunc {
+	tracer := tp.Tracer(tracing.Name)
 	return func(next asynq.Handler) asynq.Handler {
 		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 			id, _ := asynq.GetTaskID(ctx)
 			queue, _ := asynq.GetQueueName(ctx)
 			retried, _ := asynq.GetRetryCount(ctx)
 			ctx = tracing.Extract(ctx, t.Headers())
-			ctx, span := tracing.Tracer().Start(ctx, "task "+t.Type(),
+			ctx, span := tracer.Start(ctx, "task "+t.Type(),
 				trace.WithSpanKind(trace.SpanKindConsumer),
 				trace.WithAttributes(
 					attribute.String("messaging.system", "asynq"),

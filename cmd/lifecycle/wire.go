@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel"
 
 	"github.com/lifecycle-worker/lifecycle/handlers"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
@@ -197,7 +198,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 	mux := asynq.NewServeMux()
 	// Tracing first: the outcome line carries the attempt's trace_id and
 	// span_id, and the outcome goes into the span.
-	mux.Use(handlers.Tracing(), handlers.Outcomes(log, b.reg.Tasks, time.Now, b.running))
+	mux.Use(handlers.Tracing(otel.GetTracerProvider()), handlers.Outcomes(log, b.reg.Tasks, time.Now, b.running))
 	if err := handlers.Register(mux, services); err != nil {
 		return nil, err
 	}
