@@ -12,8 +12,12 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -59,7 +63,8 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 				defer running.wg.Done()
 			}
 			n := &note{}
-			ctx = context.WithValue(ctx, noteKey{}, n)
+			id, _ := asynq.GetTaskID(ctx)
+			ctx = logx.WithTask(context.WithValue(ctx, noteKey{}, n), id, t.Type())
 			start := now()
 			err := safely(ctx, next, t)
 			elapsed := now().Sub(start)
@@ -78,7 +83,6 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 			m.Outcomes.WithLabelValues(t.Type(), system, outcome).Inc()
 			m.Duration.WithLabelValues(t.Type(), outcome).Observe(elapsed.Seconds())
 
-			id, _ := asynq.GetTaskID(ctx)
 			queue, _ := asynq.GetQueueName(ctx)
 			ev := log.Info()
 			switch outcome {
@@ -87,16 +91,19 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 			case metrics.OutcomeDeadLettered:
 				ev = log.Error()
 			}
-			ev = ev.Str("task_id", id).Str("type", t.Type()).Str("queue", queue).
+			// task_id and type come from ctx (logx.WithTask), as on every
+			// line the handler wrote, and so do trace_id and span_id.
+			ev = ev.Ctx(ctx).Str("queue", queue).
 				Int("attempt", retried+1).Int("max_retry", maxRetry).
-				Dur("duration", elapsed).Str("outcome", outcome).Str("system", system)
+				Float64("duration_ms", logx.Millis(elapsed)).Str("outcome", outcome).Str("system", system)
 			if err != nil {
 				ev = ev.Str("error_class", string(classOf(err))).Err(err)
 				if d, ok := errclass.Delay(err); ok && (outcome == metrics.OutcomeRetried || outcome == metrics.OutcomeThrottled) {
-					ev = ev.Dur("retry_in", d)
+					ev = ev.Float64("retry_in_ms", logx.Millis(d))
 				}
 			}
 			ev.Msg("task " + outcome)
+			recordOutcome(ctx, outcome, err)
 			return ret
 		})
 	}
@@ -186,3 +193,19 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 // IsFailure is the server's IsFailure: a rate limit is retried without
 // spending the task's retry budget.
 func IsFailure(err error) bool { return !errclass.IsThrottled(err) }
+
+// recordOutcome adds the outcome to the attempt's span (see Tracing): an
+// error status for a retry or a dead letter, with the error's class, not its
+// message.
+func recordOutcome(ctx context.Context, outcome string, err error) {
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attribute.String("lifecycle.outcome", outcome))
+	if err == nil {
+		return
+	}
+	class := string(classOf(err))
+	span.SetAttributes(attribute.String("lifecycle.error_class", class))
+	if outcome == metrics.OutcomeRetried || outcome == metrics.OutcomeDeadLettered {
+		span.SetStatus(codes.Error, class)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
@@ -37,7 +39,7 @@ func TestOutcomes(t *testing.T) {
 	redis := testutil.AsynqRedis(t)
 	reg := metrics.New(nil)
 	logs := &testutil.Buffer{}
-	log := zerolog.New(logs)
+	log := logx.New(logs, "info", "json")
 
 	results := map[string]func(ctx context.Context) error{
 		"ok":        func(context.Context) error { return nil },
@@ -58,6 +60,7 @@ func TestOutcomes(t *testing.T) {
 	for typ, f := range results {
 		mux.HandleFunc(typ, func(ctx context.Context, _ *asynq.Task) error {
 			SetSystem(ctx, "test-system")
+			log.Info().Ctx(ctx).Msg("the handler's own line")
 			return f(ctx)
 		})
 	}
@@ -108,7 +111,7 @@ func TestOutcomes(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		for _, l := range logLines(logs) {
 			typ, _ := l["type"].(string)
-			if _, ok := want[typ]; !ok || got[typ].Outcome != "" {
+			if _, ok := want[typ]; !ok || got[typ].Outcome != "" || l["outcome"] == nil {
 				continue
 			}
 			info, err := inspector.GetTaskInfo("default", ids[typ])
@@ -136,11 +139,19 @@ func TestOutcomes(t *testing.T) {
 	if !strings.Contains(panicked.LastErr, "panic [") || !strings.Contains(panicked.LastErr, "outcome_test.go") {
 		t.Errorf("panic error does not name its place: %q", panicked.LastErr)
 	}
+	msTime := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}`)
 	for _, l := range logLines(logs) {
-		for _, field := range []string{"task_id", "type", "queue", "attempt", "duration", "outcome", "system"} {
+		fields := []string{"task_id", "type", "time"}
+		if l["message"] != "the handler's own line" {
+			fields = append(fields, "queue", "attempt", "duration_ms", "outcome", "system")
+		}
+		for _, field := range fields {
 			if _, ok := l[field]; !ok {
-				t.Errorf("outcome line lacks %q: %v", field, l)
+				t.Errorf("line lacks %q: %v", field, l)
 			}
+		}
+		if ts, _ := l["time"].(string); !msTime.MatchString(ts) {
+			t.Errorf("time %q is not to the millisecond", ts)
 		}
 	}
 	if n := promtest.ToFloat64(reg.Tasks.Outcomes.WithLabelValues("gone", "test-system", "already_gone")); n != 1 {

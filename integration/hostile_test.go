@@ -47,7 +47,7 @@ func TestHostileCorpus(t *testing.T) {
 	start := time.Now()
 	dir := t.TempDir()
 	storeDir := filepath.Join(dir, "storage")
-	p := harness.StartProcess(t, []string{"LIFECYCLE_LOG_LEVEL=error"}, "dev", "--http-addr", "127.0.0.1:0", "--storage", "file://"+storeDir)
+	p := harness.StartProcess(t, []string{"LIFECYCLE_LOG_LEVEL=error"}, "dev", "--http-addr", "127.0.0.1:0", "--dev-redis-addr", "127.0.0.1:0", "--storage", "file://"+storeDir)
 	redisAddr, api := devAddresses(t, p)
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer rdb.Close()

@@ -85,7 +85,9 @@ func TestBadRedisURLExits2(t *testing.T) {
 func TestDevServesHealthQuickly(t *testing.T) {
 	addr := testutil.FreeAddr(t)
 	start := time.Now()
-	p := harness.StartProcess(t, []string{"LIFECYCLE_HTTP_ADDR=" + addr}, "dev")
+	// A free port for the embedded Redis too: 6390, dev's own, may be a
+	// developer's dev running beside the tests.
+	p := harness.StartProcess(t, []string{"LIFECYCLE_HTTP_ADDR=" + addr, "LIFECYCLE_DEV_REDIS_ADDR=127.0.0.1:0"}, "dev")
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {

@@ -34,20 +34,45 @@ type Result struct {
 // Client enqueues this package's tasks with the options their specs decide.
 // It is safe for concurrent use.
 type Client struct {
-	ac    *asynq.Client
-	owned bool
+	ac      *asynq.Client
+	owned   bool
+	headers HeaderFunc
 }
+
+// HeaderFunc adds headers to a task about to be enqueued, from the
+// producer's ctx: typically the W3C trace context ("traceparent"), so that
+// the worker's spans join the producer's trace. The headers travel beside
+// the payload (asynq task headers); a worker ignores those it does not know.
+type HeaderFunc func(ctx context.Context, headers map[string]string)
+
+// ClientOption configures a Client.
+type ClientOption func(*Client)
+
+// WithHeaders has the client call f on every task it enqueues. With
+// OpenTelemetry, f is the propagator's Inject:
+//
+//	tasks.WithHeaders(func(ctx context.Context, h map[string]string) {
+//		otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(h))
+//	})
+//
+// It is a hook rather than an OpenTelemetry dependency so that this package
+// keeps importing asynq and the standard library only.
+func WithHeaders(f HeaderFunc) ClientOption { return func(c *Client) { c.headers = f } }
 
 // NewClient connects to the Redis that the worker serves (for example from
 // asynq.ParseRedisURI). Close it when done.
-func NewClient(r asynq.RedisConnOpt) *Client {
-	return &Client{ac: asynq.NewClient(r), owned: true}
+func NewClient(r asynq.RedisConnOpt, opts ...ClientOption) *Client {
+	return WrapClient(asynq.NewClient(r), append(opts, func(c *Client) { c.owned = true })...)
 }
 
 // WrapClient uses an asynq.Client that the caller already has. The caller
 // keeps ownership: Close does not close it.
-func WrapClient(c *asynq.Client) *Client {
-	return &Client{ac: c}
+func WrapClient(ac *asynq.Client, opts ...ClientOption) *Client {
+	c := &Client{ac: ac}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Close releases the connection made by NewClient.
@@ -81,6 +106,11 @@ func (c *Client) EnqueueMerge(ctx context.Context, p UserMergePayload) (Result, 
 }
 
 func (c *Client) enqueue(ctx context.Context, t *asynq.Task, s spec, id string) (Result, error) {
+	// The task was made here (newTask), with a headers map of its own that
+	// asynq reads at enqueue time.
+	if h := t.Headers(); c.headers != nil && h != nil {
+		c.headers(ctx, h)
+	}
 	info, err := c.ac.EnqueueContext(ctx, t)
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/internal/testutil"
@@ -212,5 +213,48 @@ func TestWrapClientLeavesOwnership(t *testing.T) {
 	// The wrapped client still works after the wrapper is closed.
 	if _, err := c.EnqueueMerge(t.Context(), mergePayload); err != nil {
 		t.Fatalf("enqueue through the wrapper after Close: %v", err)
+	}
+}
+
+// TestClientHeaders: a producer's HeaderFunc (its trace context) travels in
+// the task's headers, with the spec's options intact; without one, a task
+// has no headers.
+func TestClientHeaders(t *testing.T) {
+	t.Parallel()
+	r := testutil.AsynqRedis(t)
+	in := asynq.NewInspector(r)
+	defer in.Close()
+	type ctxKey struct{}
+	traced := tasks.NewClient(r, tasks.WithHeaders(func(ctx context.Context, h map[string]string) {
+		h["traceparent"], _ = ctx.Value(ctxKey{}).(string)
+	}))
+	defer traced.Close()
+	plain := tasks.NewClient(r)
+	defer plain.Close()
+
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	ctx := context.WithValue(t.Context(), ctxKey{}, tp)
+	res, err := traced.EnqueueMerge(ctx, mergePayload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainRes, err := plain.EnqueuePhotoDelete(ctx, photoPayload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]string{}
+	for _, r := range []tasks.Result{res, plainRes} {
+		info, err := in.GetTaskInfo(r.Queue, r.TaskID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.MaxRetry != 20 || info.Retention != 24*time.Hour {
+			t.Errorf("%s: max retry %d, retention %v: the spec's options were lost", r.TaskID, info.MaxRetry, info.Retention)
+		}
+		got[info.Type] = info.Headers
+	}
+	want := map[string]map[string]string{"user:merge": {"traceparent": tp}, "photo:delete": {}}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("headers (-want +got):\n%s", diff)
 	}
 }

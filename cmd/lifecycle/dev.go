@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
@@ -23,36 +24,42 @@ import (
 // out, not for production) unless --redis-url points at a real one.
 func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerolog.Logger) error {
 	redisWhere := cfg.RedisDisplay()
-	if cfg.Redis == nil {
+	embedded := cfg.Redis == nil
+	if embedded {
 		mr := miniredis.NewMiniRedis()
 		// Without a clock, TTLs never count down: unique locks, leases and
 		// server heartbeats would never expire.
 		mr.ClockTTL(true)
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return fmt.Errorf("embedded redis: %w", err)
+		if err := mr.StartAddr(cfg.DevRedisAddr); err != nil {
+			return &usageError{fmt.Sprintf("LIFECYCLE_DEV_REDIS_ADDR: embedded Redis cannot listen on %s (another lifecycle dev? --dev-redis-addr 127.0.0.1:0 takes a free port): %v", cfg.DevRedisAddr, err)}
 		}
 		defer mr.Close()
 		cfg.Redis = asynq.RedisClientOpt{Addr: mr.Addr()}
-		redisWhere = "redis://" + mr.Addr() + " (embedded, in memory)"
+		cfg.RedisURL = "redis://" + mr.Addr()
+		redisWhere = cfg.RedisURL + " (embedded, in memory)"
 	}
 	// Systems left unconfigured are served by the simulators, so that every
 	// kind of task has somewhere to go.
-	demo := "none (every upstream is configured)"
+	var set *sim.Set
+	// The variables of the simulated systems, for dev.env.
+	simulated := map[string]bool{
+		"LIFECYCLE_ARTIFI_": !cfg.Artifi.Configured(), "LIFECYCLE_BIGIN_": !cfg.Bigin.Configured(), "LIFECYCLE_BPM_": !cfg.BPM.Configured(),
+	}
 	if !cfg.Artifi.Configured() || !cfg.Bigin.Configured() || !cfg.BPM.Configured() {
-		set, err := sim.Start(ctx, sim.Options{})
-		if err != nil {
+		var err error
+		if set, err = sim.Start(ctx, sim.Options{}); err != nil {
 			return fmt.Errorf("simulators: %w", err)
 		}
 		defer set.Close()
 		useSimulators(cfg, set)
-		demo = fmt.Sprintf("artifi users %v, guest %s (see lifecycle simulate)", set.Demo.ArtifiUsers, set.Demo.ArtifiGuest)
 	}
+	keyFile := ""
 	if cfg.ReceiptKey == "" {
-		key, err := devReceiptKey(cfg.Storage)
+		key, path, err := devReceiptKey(cfg.Storage)
 		if err != nil {
 			return err
 		}
-		cfg.ReceiptKey = key
+		cfg.ReceiptKey, keyFile = key, path
 	}
 	b, err := openBase(ctx, cfg)
 	if err != nil {
@@ -69,6 +76,10 @@ func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerol
 	if err != nil {
 		return err
 	}
+	envFile, err := writeDevEnv(cfg, embedded, keyFile, set, simulated)
+	if err != nil {
+		return err
+	}
 
 	http := "http://" + b.ln.Addr().String()
 	fmt.Fprintf(stdout, "lifecycle dev is running (Ctrl-C to stop)\n")
@@ -78,7 +89,17 @@ func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerol
 	fmt.Fprintf(stdout, "  ready     %s/readyz\n", http)
 	fmt.Fprintf(stdout, "  metrics   %s/metrics\n", http)
 	fmt.Fprintf(stdout, "  artifi    %s\n  bigin     %s\n  bpm       %s\n", cfg.Artifi.URL, cfg.Bigin.APIDomain, cfg.BPM.URL)
-	fmt.Fprintf(stdout, "  demo data %s\n", demo)
+	if set != nil {
+		fmt.Fprintf(stdout, "demo data in the simulators:\n")
+		printDemo(stdout, set.Demo)
+	}
+	if envFile != "" {
+		fmt.Fprintf(stdout, "the CLI (lifecycle enqueue, dlq, erasure, sweep, receipt) finds this dev, from any shell, with:\n")
+		fmt.Fprintf(stdout, "  . %s\n", envFile)
+	}
+	if embedded {
+		fmt.Fprintf(stdout, "or, for Redis alone:\n  export LIFECYCLE_REDIS_URL=%s\n", cfg.RedisURL)
+	}
 	err = runParts(ctx,
 		func(ctx context.Context) error { return b.serveHTTP(ctx, cfg, log) },
 		func(ctx context.Context) error {
@@ -89,28 +110,110 @@ func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerol
 	return err
 }
 
+// devEnvFile is the file `lifecycle dev` writes beside its file store
+// (.lifecycle/dev.env by default): the settings a CLI command needs to act
+// on this dev, as export lines a shell can source.
+const devEnvFile = "dev.env"
+
+// writeDevEnv writes the dev's settings for the CLI: Redis when embedded
+// (a URL given by --redis-url may hold a password), the store, the receipt
+// key's file, and the simulators of the systems it simulates (variables
+// under the prefixes simulated marks). Settings the user gave, secrets
+// among them, are not copied: the CLI reads them where dev did. It returns
+// the file's path, or "" when the store is not a local directory.
+func writeDevEnv(cfg *config.Config, embedded bool, keyFile string, set *sim.Set, simulated map[string]bool) (string, error) {
+	loc, err := storage.ParseURL(cfg.Storage)
+	if err != nil || loc.Scheme != "file" {
+		return "", nil
+	}
+	var buf strings.Builder
+	buf.WriteString("# written by lifecycle dev at each start: the settings the CLI needs to act on it\n")
+	export := func(k, v string) { fmt.Fprintf(&buf, "export %s=%s\n", k, shellQuote(v)) }
+	if embedded {
+		export("LIFECYCLE_REDIS_URL", cfg.RedisURL)
+	}
+	export("LIFECYCLE_STORAGE", "file://"+loc.Path)
+	if keyFile != "" {
+		export("LIFECYCLE_RECEIPT_KEY_FILE", keyFile)
+	}
+	if set != nil {
+		for _, kv := range set.Env() {
+			for prefix, sim := range simulated {
+				if sim && strings.HasPrefix(kv[0], prefix) {
+					export(kv[0], kv[1])
+				}
+			}
+		}
+	}
+	path := filepath.Join(filepath.Dir(loc.Path), devEnvFile)
+	if err := os.WriteFile(path, []byte(buf.String()), 0o600); err != nil {
+		return "", fmt.Errorf("dev settings: %w", err)
+	}
+	return path, nil
+}
+
+// shellQuote quotes v for a POSIX shell when it needs it.
+func shellQuote(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@,=+") == "" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// printDemo lists the simulators' demo data: what the README's examples
+// (and anyone trying things out) can delete, merge and erase.
+func printDemo(w io.Writer, d sim.Demo) {
+	for _, u := range d.ArtifiUsers {
+		fmt.Fprintf(w, "  artifi    user %s: photos %s, 2 designs\n", u, strings.Join(d.ArtifiPhotos[u], " "))
+	}
+	fmt.Fprintf(w, "  artifi    guest %s: 2 designs, 1 cart item (merge it into a user)\n", d.ArtifiGuest)
+	for _, r := range d.BiginRecords {
+		photo := "no photo"
+		if r.Photo {
+			photo = "photo"
+		}
+		fmt.Fprintf(w, "  bigin     %s:%s (%s)\n", r.Module, r.ID, photo)
+	}
+	for _, u := range d.BPMUsers {
+		avatar := "default avatar"
+		if u.Avatar {
+			avatar = "custom avatar"
+		}
+		fmt.Fprintf(w, "  bpm       %s (id %d, %s)\n", u.Name, u.ID, avatar)
+	}
+}
+
 // devReceiptKey is the receipt key of `lifecycle dev` when none is set: kept
 // beside the file store (.lifecycle/receipt.key by default) so that receipts
 // written by one run still verify in the next. Production sets its own.
-func devReceiptKey(storageURL string) (config.Secret, error) {
-	loc, err := storage.ParseURL(storageURL)
-	if err != nil || loc.Scheme != "file" {
-		return "", &usageError{"LIFECYCLE_RECEIPT_KEY: required when the store is not a local directory"}
+func devReceiptKey(storageURL string) (config.Secret, string, error) {
+	path, ok := devReceiptKeyPath(storageURL)
+	if !ok {
+		return "", "", &usageError{"LIFECYCLE_RECEIPT_KEY: required when the store is not a local directory"}
 	}
-	path := filepath.Join(filepath.Dir(loc.Path), "receipt.key")
 	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
-		return config.Secret(b), nil
+		return config.Secret(b), path, nil
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return "", err
+		return "", "", err
 	}
 	enc := []byte(hex.EncodeToString(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("receipt key: %w", err)
+		return "", "", fmt.Errorf("receipt key: %w", err)
 	}
 	if err := os.WriteFile(path, enc, 0o600); err != nil {
-		return "", fmt.Errorf("receipt key: %w", err)
+		return "", "", fmt.Errorf("receipt key: %w", err)
 	}
-	return config.Secret(enc), nil
+	return config.Secret(enc), path, nil
+}
+
+// devReceiptKeyPath is where `lifecycle dev` keeps its receipt key for a
+// file store; ok is false for any other store.
+func devReceiptKeyPath(storageURL string) (string, bool) {
+	loc, err := storage.ParseURL(storageURL)
+	if err != nil || loc.Scheme != "file" {
+		return "", false
+	}
+	return filepath.Join(filepath.Dir(loc.Path), "receipt.key"), true
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"text/tabwriter"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -127,11 +128,12 @@ func dlqCmd(e env, use, short string, args cobra.PositionalArgs, run func(ctx co
 		if err != nil {
 			return err
 		}
-		if err := cfg.RequireRedis(); err != nil {
+		rdb, err := connectRedis(cmd.Context(), cfg)
+		if err != nil {
 			return err
 		}
-		in := asynq.NewInspector(cfg.Redis)
-		defer in.Close()
+		defer rdb.Close()
+		in := asynq.NewInspectorFromRedisClient(rdb)
 		return run(cmd.Context(), in, args)
 	}
 	return cmd
@@ -147,6 +149,7 @@ func needTaskID(sub string) cobra.PositionalArgs {
 }
 
 func dlqList(w io.Writer, in *asynq.Inspector, f dlqFlags) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	n := 0
 	for t, err := range deadLetters(in).All(f.queue, f.typ) {
 		if err != nil {
@@ -161,11 +164,14 @@ func dlqList(w io.Writer, in *asynq.Inspector, f dlqFlags) error {
 			fmt.Fprintln(w, string(b))
 			continue
 		}
-		fmt.Fprintf(w, "%s  %-14s %-6s %s  attempts=%d  %s\n", t.ID, t.Type, t.Queue,
+		if n == 1 {
+			fmt.Fprintln(tw, "TASK ID\tTYPE\tQUEUE\tFAILED\tATTEMPTS\tLAST ERROR")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", t.ID, t.Type, t.Queue,
 			t.LastFailedAt.UTC().Format(time.RFC3339), t.Retried+1, oneLine(errors.New(t.LastErr)))
 	}
 	if n == 0 && !f.json {
 		fmt.Fprintln(w, "no dead letters")
 	}
-	return nil
+	return tw.Flush()
 }

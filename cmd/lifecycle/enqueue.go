@@ -5,8 +5,11 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
+	"github.com/lifecycle-worker/lifecycle/internal/tracing"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -59,6 +62,8 @@ Redis comes from --redis-url or LIFECYCLE_REDIS_URL (lifecycle dev prints its ow
 // to the command's flags: validate checks it, send enqueues it.
 func enqueueKindCmd(e env, use, short string, validate func() error, send func(context.Context, *tasks.Client) (tasks.Result, error)) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, Args: noArgs}
+	var asJSON bool
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"task_id", "queue", "duplicate"} as JSON`)
 	load := bindSettings(cmd, e, config.GroupRedis)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		// Bad input is reported before Redis is needed.
@@ -69,14 +74,21 @@ func enqueueKindCmd(e env, use, short string, validate func() error, send func(c
 		if err != nil {
 			return err
 		}
-		if err := cfg.RequireRedis(); err != nil {
-			return err
-		}
-		c := tasks.NewClient(cfg.Redis)
-		defer c.Close()
-		res, err := send(cmd.Context(), c)
+		rdb, err := connectRedis(cmd.Context(), cfg)
 		if err != nil {
 			return err
+		}
+		c := newTaskClient(rdb)
+		defer rdb.Close()
+		ctx, span := tracing.Tracer().Start(cmd.Context(), "enqueue "+cmd.Name(), trace.WithSpanKind(trace.SpanKindProducer))
+		res, err := send(ctx, c)
+		span.SetAttributes(attribute.String("messaging.message.id", res.TaskID), attribute.Bool("lifecycle.duplicate", res.Duplicate))
+		span.End()
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSONTo(e.stdout, map[string]any{"task_id": res.TaskID, "queue": res.Queue, "duplicate": res.Duplicate})
 		}
 		dup := ""
 		if res.Duplicate {

@@ -12,10 +12,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
+	"github.com/lifecycle-worker/lifecycle/internal/skeys"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/tracing"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -47,7 +51,9 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 			if p.Bigin, err = parseBigin(bigin); err != nil {
 				return err
 			}
+			ctx, span := tracing.Tracer().Start(ctx, "erasure file", trace.WithSpanKind(trace.SpanKindProducer))
 			filed, err := svc.File(ctx, erasuretasks.Request(p))
+			span.End()
 			var ve *tasks.ValidationError
 			if errors.As(err, &ve) {
 				return &usageError{err.Error()}
@@ -225,51 +231,124 @@ func writeJSONTo(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-const receiptUsage = "usage: lifecycle receipt verify FILE (key from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE])"
+const receiptUsage = "usage: lifecycle receipt verify FILE|REQUEST_ID, or lifecycle receipt get REQUEST_ID"
 
-// newReceiptCmd verifies receipts. Exit status: 0 valid, 1 altered or not a
-// receipt, 2 bad usage or no key.
+// newReceiptCmd fetches and verifies receipts. Exit status: 0 valid, 1
+// altered, not a receipt or not found, 2 bad usage or no key.
 func newReceiptCmd(e env) *cobra.Command {
-	cmd := parentCmd("receipt", "verify an erasure receipt's HMAC: receipt verify FILE",
-		`verify an erasure receipt's HMAC: receipt verify FILE
+	cmd := parentCmd("receipt", "fetch an erasure receipt from storage, or verify its HMAC",
+		`fetch an erasure receipt from storage (receipt get REQUEST_ID), or verify its HMAC
+(receipt verify FILE|REQUEST_ID: a file, or the request's receipt in storage).
 
-Checks an erasure receipt's HMAC with the key from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE].
-Exit status: 0 valid, 1 altered or not a receipt, 2 bad usage or no key.`,
+The key comes from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE]; without one, the
+key lifecycle dev keeps beside its file store (.lifecycle/receipt.key) is used.
+Exit status: 0 valid, 1 altered, not a receipt or not found, 2 bad usage or no key.`,
 		func(*cobra.Command) error { return &usageError{receiptUsage} },
 		func(string) error { return &usageError{receiptUsage} })
 	verify := &cobra.Command{
-		Use:   "verify FILE",
-		Short: "check a receipt's HMAC (exit status: 0 valid, 1 altered or not a receipt, 2 bad usage or no key)",
+		Use:   "verify FILE|REQUEST_ID",
+		Short: "check a receipt's HMAC (exit status: 0 valid, 1 altered, not a receipt or not found, 2 bad usage or no key)",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return &usageError{"usage: lifecycle receipt verify FILE"}
+				return &usageError{"usage: lifecycle receipt verify FILE|REQUEST_ID"}
 			}
 			return nil
 		},
 	}
-	load := bindSettings(verify, e, config.GroupErasure|config.GroupLog)
-	verify.RunE = func(_ *cobra.Command, args []string) error {
-		cfg, err := load()
+	loadVerify := bindSettings(verify, e, config.GroupErasure|config.GroupStorage|config.GroupLog)
+	verify.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := loadVerify()
 		if err != nil {
 			return err
 		}
-		key := cfg.ReceiptKey.Value()
-		if key == "" {
-			return &usageError{"no key: set --receipt-key or LIFECYCLE_RECEIPT_KEY (or LIFECYCLE_RECEIPT_KEY_FILE)"}
-		}
-		path := args[0]
-		doc, err := os.ReadFile(path)
+		key, err := receiptKey(cfg)
 		if err != nil {
-			return &usageError{err.Error()}
+			return err
 		}
-		if err := erasure.Verify(doc, []byte(key)); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		name, doc, err := readReceipt(cmd.Context(), cfg, args[0])
+		if err != nil {
+			return err
+		}
+		if err := erasure.Verify(doc, key); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		var rc erasure.Receipt
 		_ = json.Unmarshal(doc, &rc)
-		fmt.Fprintf(e.stdout, "%s: valid receipt of request %s (finished %s, verification %s)\n", path, rc.RequestID, rc.FinishedAt.Format(time.RFC3339), rc.Verification.Result)
+		fmt.Fprintf(e.stdout, "%s: valid receipt of request %s (finished %s, verification %s)\n", name, rc.RequestID, rc.FinishedAt.Format(time.RFC3339), rc.Verification.Result)
 		return nil
 	}
-	cmd.AddCommand(verify)
+	get := &cobra.Command{
+		Use:   "get REQUEST_ID",
+		Short: "print a request's receipt from storage (JSON, as signed)",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return &usageError{"usage: lifecycle receipt get REQUEST_ID"}
+			}
+			return nil
+		},
+	}
+	loadGet := bindSettings(get, e, config.GroupStorage|config.GroupLog)
+	get.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := loadGet()
+		if err != nil {
+			return err
+		}
+		store, err := openExistingStore(cmd.Context(), cfg)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		doc, err := getReceipt(cmd.Context(), store, args[0])
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(doc)
+		return err
+	}
+	cmd.AddCommand(verify, get)
 	return cmd
+}
+
+// receiptKey is the configured key, or else the one lifecycle dev keeps
+// beside its file store.
+func receiptKey(cfg *config.Config) ([]byte, error) {
+	if key := cfg.ReceiptKey.Value(); key != "" {
+		return []byte(key), nil
+	}
+	if path, ok := devReceiptKeyPath(cfg.Storage); ok {
+		if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+			return b, nil
+		}
+	}
+	return nil, &usageError{"no key: set --receipt-key or LIFECYCLE_RECEIPT_KEY (or LIFECYCLE_RECEIPT_KEY_FILE); lifecycle dev's is found beside its store"}
+}
+
+// readReceipt reads arg as a file when one exists by that name, and else as
+// a request id whose receipt is in storage. name is what messages call it.
+func readReceipt(ctx context.Context, cfg *config.Config, arg string) (name string, doc []byte, err error) {
+	if doc, err := os.ReadFile(arg); err == nil {
+		return arg, doc, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", nil, &usageError{err.Error()}
+	}
+	store, err := openExistingStore(ctx, cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	defer store.Close()
+	doc, err = getReceipt(ctx, store, arg)
+	return skeys.Receipt(arg), doc, err
+}
+
+// getReceipt reads the receipt of request id from store.
+func getReceipt(ctx context.Context, store storage.Store, id string) ([]byte, error) {
+	r, err := store.Get(ctx, skeys.Receipt(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("no receipt of request %q in %s (no file by that name either): is it done? see lifecycle erasure status", id, store)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
 }

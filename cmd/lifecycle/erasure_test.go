@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +69,46 @@ func TestErasureCommands(t *testing.T) {
 	if diff := cmp.Diff([]any{exitFailure, "", "lifecycle erasure: erasure: deadline already extended (GDPR allows one extension)\n"},
 		[]any{code, out, errOut}); diff != "" {
 		t.Errorf("second erasure extend: exit, stdout, stderr (-want +got):\n%s", diff)
+	}
+}
+
+// TestReceiptInDev: beside dev's store, receipt get and receipt verify need
+// neither a key variable nor the receipt's path: the request id finds the
+// receipt in storage, and dev's key file is found beside the store.
+func TestReceiptInDev(t *testing.T) {
+	dir := t.TempDir()
+	key := strings.Repeat("k", 64)
+	if err := os.WriteFile(filepath.Join(dir, "receipt.key"), []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := erasure.Sign(erasure.Receipt{RequestID: "GDPR-1"}, []byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "storage", "receipts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "storage", "receipts", "GDPR-1.json"), doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"LIFECYCLE_STORAGE": "file://" + filepath.Join(dir, "storage")}
+
+	tests := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"receipt", "verify", "GDPR-1"}, exitOK, "receipts/GDPR-1.json: valid receipt of request GDPR-1"},
+		{[]string{"receipt", "get", "GDPR-1"}, exitOK, string(doc)},
+		{[]string{"receipt", "verify", "GDPR-2"}, exitFailure, ""},
+		{[]string{"receipt", "get", "GDPR-2"}, exitFailure, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := run(t, env, tt.args...)
+			if code != tt.code || !strings.HasPrefix(out, tt.out) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d and %q", code, out, errOut, tt.code, tt.out)
+			}
+		})
 	}
 }

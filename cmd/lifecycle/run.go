@@ -8,20 +8,26 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/logx"
+	"github.com/lifecycle-worker/lifecycle/internal/tracing"
 )
 
-// Exit statuses.
+// Exit statuses, the same for every command (the README's table):
 const (
 	exitOK      = 0
-	exitFailure = 1 // the process ran and failed
-	exitUsage   = 2 // bad flags, variables or an unusable dependency at start
+	exitFailure = 1 // not found, or the work failed (a receipt that does not verify)
+	exitUsage   = 2 // bad input: flags, arguments, variables, an unusable store or upstream
+	exitRedis   = 3 // Redis unreachable
 )
+
+// traceFlushTimeout bounds the export of the last spans at exit.
+const traceFlushTimeout = 5 * time.Second
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -38,12 +44,28 @@ type usageError struct{ msg string }
 
 func (u *usageError) Error() string { return u.msg }
 
+// redisDownError is Redis not answering: exit status 3, one line.
+type redisDownError struct{ msg string }
+
+func (r *redisDownError) Error() string { return r.msg }
+
 // Run is the whole program; main only adds signals and the real environment.
 //
 // Commands are cobra's, so that every one has the same --help; cobra's own
 // error and usage printing is silenced, so that a failure is one line on
 // stderr, "lifecycle CMD: problem", whatever went wrong.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	shutdown, err := tracing.Setup(ctx, "lifecycle", getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "lifecycle: %v\n", oneLine(err))
+		return exitUsage
+	}
+	defer func() {
+		// Spans still buffered go out before the process exits.
+		sctx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+		defer cancel()
+		_ = shutdown(sctx)
+	}()
 	root := newRoot(env{getenv: getenv, stdout: stdout, stderr: stderr})
 	// A nil slice would make cobra read os.Args.
 	root.SetArgs(append([]string{}, args...))
@@ -62,7 +84,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stderr, "%s: %v\n", prefix, oneLine(err))
 	var ce *config.Error
 	var ue *usageError
-	if errors.As(err, &ce) || errors.As(err, &ue) {
+	var rd *redisDownError
+	switch {
+	case errors.As(err, &rd):
+		return exitRedis
+	case errors.As(err, &ce) || errors.As(err, &ue):
 		return exitUsage
 	}
 	return exitFailure
@@ -73,7 +99,9 @@ func newRoot(e env) *cobra.Command {
 		`lifecycle deletes, erases and merges user data: photo deletions, GDPR erasures,
 guest-to-registered merges and orphaned-asset sweeps, as asynq tasks on Redis.
 
-Every flag can also be set by a LIFECYCLE_* variable; `+"`lifecycle <command> --help`"+` lists them.`,
+Every flag can also be set by a LIFECYCLE_* variable; `+"`lifecycle <command> --help`"+` lists them.
+Exit status, for every command: 0 done, 1 not found or failed, 2 bad input or
+settings, 3 Redis unreachable.`,
 		showHelp, func(name string) error {
 			return &usageError{fmt.Sprintf("unknown command %q (see lifecycle --help)", name)}
 		})
@@ -85,7 +113,7 @@ Every flag can also be set by a LIFECYCLE_* variable; `+"`lifecycle <command> --
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	root.AddCommand(
 		roleCmd(e, "dev", "everything in one process: embedded Redis, simulators, worker, scheduler, HTTP",
-			config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSchedule|config.GroupErasure,
+			config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSchedule|config.GroupErasure|config.GroupDev,
 			func(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 				return runDev(ctx, e.stdout, cfg, log)
 			}),

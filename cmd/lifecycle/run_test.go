@@ -176,15 +176,20 @@ func TestBadCommandLine(t *testing.T) {
 		{nil, []string{"erasure"}, `lifecycle erasure: missing subcommand (file, status, list, extend)`},
 		{bogusRedis, []string{"erasure", "status", "R", "--json"}, `lifecycle erasure: LIFECYCLE_REDIS_URL: unsupported scheme "bogus" (want redis://, rediss:// or redis-sentinel://)`},
 		{nil, []string{"erasure", "extend", "R", "S"}, `lifecycle erasure: erasure extend: want one REQUEST_ID`},
-		{nil, []string{"receipt", "frob"}, `lifecycle receipt: usage: lifecycle receipt verify FILE (key from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE])`},
-		{nil, []string{"receipt", "verify"}, `lifecycle receipt: usage: lifecycle receipt verify FILE`},
-		{nil, []string{"receipt", "verify", "r.json"}, `lifecycle receipt: no key: set --receipt-key or LIFECYCLE_RECEIPT_KEY (or LIFECYCLE_RECEIPT_KEY_FILE)`},
+		{nil, []string{"receipt", "frob"}, `lifecycle receipt: usage: lifecycle receipt verify FILE|REQUEST_ID, or lifecycle receipt get REQUEST_ID`},
+		{nil, []string{"receipt", "verify"}, `lifecycle receipt: usage: lifecycle receipt verify FILE|REQUEST_ID`},
+		{nil, []string{"receipt", "verify", "r.json"}, `lifecycle receipt: no key: set --receipt-key or LIFECYCLE_RECEIPT_KEY (or LIFECYCLE_RECEIPT_KEY_FILE); lifecycle dev's is found beside its store`},
 		{nil, []string{"receipt", "verify", "r.json", "--receipt-key", "short"}, `lifecycle receipt: --receipt-key: too short (5 bytes): use at least 16 random bytes`},
 		{nil, []string{"sweep", "frob"}, `lifecycle sweep: sweep: unknown action "frob" (want list, show, restore, run or purge)`},
 		{nil, []string{"sweep", "restore", "--prefix", "x"}, `lifecycle sweep: restore: SWEEP_ID required (see lifecycle sweep list)`},
 		{nil, []string{"sweep", "show", "ID", "extra"}, `lifecycle sweep: unexpected argument "extra"`},
 		{map[string]string{"LIFECYCLE_SWEEP_MAX_SHARE": "2"}, []string{"sweep", "run", "--id", "x", "--dry-run"}, `lifecycle sweep: LIFECYCLE_SWEEP_MAX_SHARE: want a share between 0 and 1 such as 0.1, got "2"`},
 		{nil, []string{"worker", "--foo"}, `lifecycle worker: unknown flag: --foo`},
+		{map[string]string{"LIFECYCLE_STORAGE": "file:///nonexistent/.lifecycle/storage"}, []string{"receipt", "get", "R-1"},
+			`lifecycle receipt: LIFECYCLE_STORAGE: no store at file:///nonexistent/.lifecycle/storage (set LIFECYCLE_STORAGE or --storage, or run in lifecycle dev's directory)`},
+		{map[string]string{"LIFECYCLE_STORAGE": "file:///nonexistent/.lifecycle/storage"}, []string{"sweep", "list"},
+			`lifecycle sweep: LIFECYCLE_STORAGE: no store at file:///nonexistent/.lifecycle/storage (set LIFECYCLE_STORAGE or --storage, or run in lifecycle dev's directory)`},
+		{nil, []string{"dev", "--dev-redis-addr", "6390"}, `lifecycle dev: --dev-redis-addr: want host:port: address 6390: missing port in address`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -221,5 +226,33 @@ func TestRunParts(t *testing.T) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestRedisDown: every command that needs Redis says, in one line and with
+// exit status 3, that it does not answer.
+func TestRedisDown(t *testing.T) {
+	down := map[string]string{"LIFECYCLE_REDIS_URL": "redis://127.0.0.1:1"}
+	for _, args := range [][]string{
+		{"enqueue", "merge", "--guest-id", "guest-1", "--user-id", "u-1"},
+		{"dlq", "list"},
+		{"erasure", "list"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, _, stderr := run(t, down, args...)
+			if code != exitRedis || !strings.Contains(stderr, "Redis is not answering at redis://127.0.0.1:1") || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want %d and one line saying Redis is not answering", code, stderr, exitRedis)
+			}
+		})
+	}
+}
+
+// TestSimulateList prints the demo data that the README's examples use.
+func TestSimulateList(t *testing.T) {
+	code, out, _ := run(t, nil, "simulate", "--list")
+	for _, want := range []string{"artifi    user 2001: photos 100001 100002 100003", "bigin     Contacts:2034020000000489033 (photo)", "bpm       tw_admin (id 9, custom avatar)"} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Errorf("simulate --list: exit %d, output lacks %q:\n%s", code, want, out)
+		}
 	}
 }

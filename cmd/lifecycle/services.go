@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lifecycle-worker/lifecycle/handlers"
@@ -46,7 +48,7 @@ func connectRedis(ctx context.Context, cfg *config.Config) (redis.UniversalClien
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, &usageError{fmt.Sprintf("LIFECYCLE_REDIS_URL: cannot reach Redis at %s: %v", cfg.RedisDisplay(), err)}
+		return nil, &redisDownError{fmt.Sprintf("LIFECYCLE_REDIS_URL: Redis is not answering at %s (is it running? lifecycle dev prints its URL): %v", cfg.RedisDisplay(), err)}
 	}
 	return rdb, nil
 }
@@ -153,13 +155,18 @@ func newHTTPServer(h http.Handler) *http.Server {
 func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, token config.Secret, log zerolog.Logger) http.Handler {
 	erasures := newErasureService(rdb)
 	reg.MustRegister(erasure.NewCollector(erasures.Store, log))
-	return api.New(api.Params{
+	h := api.New(api.Params{
 		Redis:    api.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
 		Gatherer: reg,
 		Log:      log,
 		Erasures: erasures,
 		Token:    token.Value(),
 	})
+	// A server span for each /v1 request, in the caller's trace when it
+	// sends a traceparent; health checks and scrapes are not traced.
+	return otelhttp.NewHandler(h, "api",
+		otelhttp.WithFilter(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "HTTP " + r.Method + " /v1" }))
 }
 
 // workerParams is what a worker needs besides its configuration.

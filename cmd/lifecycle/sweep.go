@@ -28,8 +28,12 @@ restore runs at a time, across every worker: a second one exits with an error.`,
 			return &usageError{fmt.Sprintf("sweep: unknown action %q (want list, show, restore, run or purge)", action)}
 		})
 
+	var listJSON bool
 	list := sweepCmd(e, "list", "reports of every sweep, and the one running", noArgs, false,
-		func(ctx context.Context, s *sweep.Sweeper, _ []string) error { return listSweeps(ctx, e.stdout, s) })
+		func(ctx context.Context, s *sweep.Sweeper, _ []string) error {
+			return listSweeps(ctx, e.stdout, s, listJSON)
+		})
+	list.Flags().BoolVar(&listJSON, "json", false, "print the reports as JSON")
 
 	show := sweepCmd(e, "show SWEEP_ID", "one sweep's report (JSON)", sweepID("show"), false,
 		func(ctx context.Context, s *sweep.Sweeper, args []string) error {
@@ -135,13 +139,14 @@ func sweepID(action string) cobra.PositionalArgs {
 // openSweeper connects to storage and Redis, and to Artifi when the sweep
 // will classify photos (withUpstream).
 func openSweeper(ctx context.Context, cfg *config.Config, withUpstream bool, log zerolog.Logger) (*sweep.Sweeper, func(), error) {
-	rdb, err := connectRedis(ctx, cfg)
+	// The store first: a wrong directory is named before Redis is needed.
+	store, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := openStore(ctx, cfg, log, nil)
+	rdb, err := connectRedis(ctx, cfg)
 	if err != nil {
-		rdb.Close()
+		store.Close()
 		return nil, nil, err
 	}
 	closeAll := func() { store.Close(); rdb.Close() }
@@ -160,10 +165,12 @@ func openSweeper(ctx context.Context, cfg *config.Config, withUpstream bool, log
 	return s, closeAll, nil
 }
 
-func listSweeps(ctx context.Context, w io.Writer, s *sweep.Sweeper) error {
+func listSweeps(ctx context.Context, w io.Writer, s *sweep.Sweeper, asJSON bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SWEEP ID\tSTATUS\tSTARTED\tSCANNED\tCANDIDATES\tMOVED\tPURGED\tRESTORED\tDURATION")
+	reports := []sweep.Report{}
 	row := func(r sweep.Report) {
+		reports = append(reports, r)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.SweepID, r.Status, r.StartedAt.Format(time.RFC3339),
 			r.Scanned, r.CandidateCount(), r.Moved, r.Purged, r.Restored, r.Duration)
 	}
@@ -177,6 +184,9 @@ func listSweeps(ctx context.Context, w io.Writer, s *sweep.Sweeper) error {
 		return err
 	} else if ok {
 		row(r)
+	}
+	if asJSON {
+		return printJSON(w, reports)
 	}
 	return tw.Flush()
 }

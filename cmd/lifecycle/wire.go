@@ -6,12 +6,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel"
 
 	"github.com/lifecycle-worker/lifecycle/handlers"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
@@ -24,6 +27,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
+	"github.com/lifecycle-worker/lifecycle/internal/tracing"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/artifi"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
@@ -125,12 +129,32 @@ func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger, miss
 	if err != nil {
 		return nil, &usageError{"LIFECYCLE_STORAGE: " + err.Error()}
 	}
-	return store, nil
+	return storage.Traced(store), nil
+}
+
+// openExistingStore is openStore for the CLI: a file store must already
+// exist. Run from another directory, the default ./.lifecycle/storage is not
+// the dev's store, and creating it would show an empty one.
+func openExistingStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
+	if loc, err := storage.ParseURL(cfg.Storage); err == nil && loc.Scheme == "file" {
+		if fi, err := os.Stat(loc.Path); err != nil || !fi.IsDir() {
+			return nil, &usageError{fmt.Sprintf("LIFECYCLE_STORAGE: no store at %s (set LIFECYCLE_STORAGE or --storage, or run in lifecycle dev's directory)", cfg.Storage)}
+		}
+	}
+	// A missing bucket comes back to the command as an error naming it; the
+	// alert log line is for long-running processes.
+	return openStore(ctx, cfg, zerolog.Nop(), nil)
 }
 
 // newErasureQueue carries erasure slices as tasks on rdb.
 func newErasureQueue(rdb redis.UniversalClient) *erasuretasks.Queue {
-	return erasuretasks.NewQueue(tasks.WrapClient(asynq.NewClientFromRedisClient(rdb)), asynq.NewInspectorFromRedisClient(rdb))
+	return erasuretasks.NewQueue(newTaskClient(rdb), asynq.NewInspectorFromRedisClient(rdb))
+}
+
+// newTaskClient enqueues our tasks on rdb with the caller's trace context in
+// their headers: the worker's attempt joins the trace of whoever enqueued.
+func newTaskClient(rdb redis.UniversalClient) *tasks.Client {
+	return tasks.WrapClient(asynq.NewClientFromRedisClient(rdb), tasks.WithHeaders(tracing.Inject))
 }
 
 // newErasureService is what the privacy team's tools use (API and CLI).
@@ -173,7 +197,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 		Store: erasure.NewStore(rdb), Locks: locks, Queue: newErasureQueue(rdb),
 		Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store,
 		Aliases: ids.Aliases, Tombstone: ids.SetTombstone,
-		ReceiptKey: receiptKey, Now: time.Now, Log: log,
+		ReceiptKey: receiptKey, Now: time.Now, Log: log, SliceBudget: cfg.ErasureSliceBudget,
 	}
 	sweeps, err := newSweeper(cfg, rdb, store, up.artifi, log)
 	if err != nil {
@@ -187,7 +211,9 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 		DeadLetters: &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: b.reg.DeadLetters, CopyFailures: b.reg.DeadLetterCopyFailures},
 	}
 	mux := asynq.NewServeMux()
-	mux.Use(handlers.Outcomes(log, b.reg.Tasks, time.Now, b.running))
+	// Tracing first: the outcome line carries the attempt's trace_id and
+	// span_id, and the outcome goes into the span.
+	mux.Use(handlers.Tracing(otel.GetTracerProvider()), handlers.Outcomes(log, b.reg.Tasks, time.Now, b.running))
 	if err := handlers.Register(mux, services); err != nil {
 		return nil, err
 	}

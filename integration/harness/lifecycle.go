@@ -125,6 +125,9 @@ func (p *Process) Output() string {
 	return p.out.String()
 }
 
+// Dir is the process's working directory, a temporary one of its own.
+func (p *Process) Dir() string { return p.cmd.Dir }
+
 // Signal sends sig to the process.
 func (p *Process) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
 

@@ -32,7 +32,11 @@ import (
 
 // Defaults, applied when neither a flag nor a variable sets a value.
 const (
-	HTTPAddrDefault        = "127.0.0.1:8080"
+	HTTPAddrDefault = "127.0.0.1:8080"
+	// DevRedisAddrDefault is where `lifecycle dev` serves its embedded
+	// Redis: a fixed port, so that an exported LIFECYCLE_REDIS_URL outlives
+	// a restart (6379 is left to a real Redis).
+	DevRedisAddrDefault    = "127.0.0.1:6390"
 	LogLevelDefault        = "info"
 	LogFormatDefault       = "json"
 	ConcurrencyDefault     = 10
@@ -82,7 +86,10 @@ type Config struct {
 	Concurrency     int
 	Queues          map[string]int
 	ShutdownTimeout time.Duration
-	ScheduleFile    string
+	// ErasureSliceBudget is how long one erasure slice takes new steps
+	// before the next task of the chain continues (erasure.SliceBudgetDefault).
+	ErasureSliceBudget time.Duration
+	ScheduleFile       string
 
 	Artifi Artifi
 	Bigin  Bigin
@@ -93,6 +100,8 @@ type Config struct {
 	// ReceiptKey signs erasure receipts (HMAC-SHA256), so that a receipt
 	// altered after the fact is detected.
 	ReceiptKey Secret
+
+	DevRedisAddr string // `lifecycle dev`'s embedded Redis
 }
 
 type Artifi struct {
@@ -203,6 +212,7 @@ const (
 	GroupLog
 	GroupSweep
 	GroupErasure
+	GroupDev
 )
 
 // Flags are the settings of some groups, bound to the flags of one command.
@@ -216,7 +226,7 @@ type Flags struct {
 // its usage. Once fs has parsed the command line, Load reads them.
 func Register(fs *pflag.FlagSet, groups Group) *Flags {
 	f := &Flags{fs: fs}
-	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog, GroupSweep, GroupErasure} {
+	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog, GroupSweep, GroupErasure, GroupDev} {
 		if groups&g == 0 {
 			continue
 		}
@@ -362,6 +372,16 @@ var settings = map[Group][]setting{
 				c.ShutdownTimeout = d
 				return nil
 			}},
+		{flag: "erasure-slice-budget", env: "LIFECYCLE_ERASURE_SLICE_BUDGET", def: "10s",
+			usage: "how long one erasure task takes new steps before the next task of its chain continues (at least 1s)",
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Second {
+					return fmt.Errorf("want a duration of at least 1s such as 10s, got %q", v)
+				}
+				c.ErasureSliceBudget = d
+				return nil
+			}},
 	},
 	GroupUpstream: {
 		{flag: "artifi-url", env: "LIFECYCLE_ARTIFI_URL", usage: "Artifi API base URL (empty: Artifi tasks are dead-lettered as not configured)",
@@ -430,6 +450,17 @@ var settings = map[Group][]setting{
 				return nil
 			}},
 	},
+	GroupDev: {{
+		flag: "dev-redis-addr", env: "LIFECYCLE_DEV_REDIS_ADDR", def: DevRedisAddrDefault,
+		usage: "where the embedded Redis listens when --redis-url is not set (127.0.0.1:0: a free port)",
+		set: func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port: %w", err)
+			}
+			c.DevRedisAddr = v
+			return nil
+		},
+	}},
 	GroupErasure: {{
 		flag: "receipt-key", env: "LIFECYCLE_RECEIPT_KEY", secret: true,
 		usage: "key that signs erasure receipts (HMAC-SHA256), at least 16 bytes; keep it as long as the receipts",

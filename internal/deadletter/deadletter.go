@@ -252,7 +252,7 @@ func (a *Archiver) trimQueue(ctx context.Context, queue string) (int, error) {
 		trimmed++
 	}
 	if trimmed > 0 {
-		a.Log.Warn().Str("queue", queue).Int("trimmed", trimmed).Int("keep", keep).Msg("oldest dead letters trimmed from the queue; their copies stay in storage")
+		a.Log.Warn().Ctx(ctx).Str("queue", queue).Int("trimmed", trimmed).Int("keep", keep).Msg("oldest dead letters trimmed from the queue; their copies stay in storage")
 	}
 	return trimmed, nil
 }

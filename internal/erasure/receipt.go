@@ -289,6 +289,6 @@ func (e *Executor) finish(ctx context.Context, r Request, plan Plan, st State) e
 	if err := e.Store.close(ctx, r, rec.Joined); err != nil {
 		return err
 	}
-	e.Log.Info().Str("request_id", r.ID).Int("steps", len(plan.Steps)).Str("receipt", skeys.Receipt(r.ID)).Msg("erasure done")
+	e.Log.Info().Ctx(ctx).Str("request_id", r.ID).Int("steps", len(plan.Steps)).Str("receipt", skeys.Receipt(r.ID)).Msg("erasure done")
 	return nil
 }

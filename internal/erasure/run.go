@@ -140,7 +140,7 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 			return "", err
 		}
 		st.Failing, st.Remains, st.Error = nil, nil, ""
-		e.Log.Info().Str("request_id", r.ID).Msg("erasure resumed after failure")
+		e.Log.Info().Ctx(ctx).Str("request_id", r.ID).Msg("erasure resumed after failure")
 	}
 	if st.StepsTotal == 0 {
 		st.Status = StatusPlanning
@@ -181,7 +181,7 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 		if err := e.Store.SetState(ctx, r.ID, st); err != nil {
 			return "", err
 		}
-		e.Log.Error().Str("request_id", r.ID).Strs("failing_steps", res.permanent).Msg("erasure failed: steps fail permanently; the rest is done")
+		e.Log.Error().Ctx(ctx).Str("request_id", r.ID).Strs("failing_steps", res.permanent).Msg("erasure failed: steps fail permanently; the rest is done")
 		return "", errclass.AsPermanent(fmt.Errorf("erasure %s failed: steps %s fail permanently (the rest is done; run it again once fixed)", r.ID, strings.Join(res.permanent, ", ")))
 	}
 
@@ -198,7 +198,7 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 		if err := e.Store.SetState(ctx, r.ID, st); err != nil {
 			return "", err
 		}
-		e.Log.Error().Str("request_id", r.ID).Strs("remains", remains).Msg("erasure failed verification: data remains")
+		e.Log.Error().Ctx(ctx).Str("request_id", r.ID).Strs("remains", remains).Msg("erasure failed verification: data remains")
 		return "", errclass.AsPermanent(fmt.Errorf("erasure %s failed verification: still present: %s", r.ID, strings.Join(remains, "; ")))
 	}
 	if err := e.finish(ctx, r, plan, st); err != nil {
@@ -360,9 +360,9 @@ func (e *Executor) step(ctx context.Context, r Request, s Step, deadline time.Ti
 		}
 		// Transient failures are routine under a fault rate (thousands in one
 		// erasure); only the permanent ones are worth a warning.
-		ev := e.Log.Debug()
+		ev := e.Log.Debug().Ctx(ctx)
 		if errclass.Of(err) == errclass.Permanent {
-			ev = e.Log.Warn()
+			ev = e.Log.Warn().Ctx(ctx)
 		}
 		ev.Str("request_id", r.ID).Str("step", s.Key).Str("error_class", f.Class).Err(err).Msg("erasure step failed")
 		return out, err

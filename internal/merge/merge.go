@@ -123,9 +123,9 @@ func (m *Merger) mergeLocked(ctx context.Context, guestID, userID string, log ze
 	// MergedInto is now the durable record of completion; the progress hash
 	// only served the retries.
 	if err := m.Redis.Del(ctx, key).Err(); err != nil {
-		log.Warn().Err(err).Msg("merge progress not cleaned up")
+		log.Warn().Ctx(ctx).Err(err).Msg("merge progress not cleaned up")
 	}
-	log.Info().Int("objects_moved", moved).Msg("merge complete")
+	log.Info().Ctx(ctx).Int("objects_moved", moved).Msg("merge complete")
 	return nil
 }
 
@@ -161,7 +161,7 @@ func (m *Merger) mergeArtifi(ctx context.Context, guestID, userID, key string, c
 		if len(left) > 0 {
 			return fmt.Errorf("artifi answered %v but guest %s still has %d photos", err, guestID, len(left))
 		}
-		log.Info().Bool("called_before", calledBefore).Msg("artifi already merged (232 verified: guest id holds nothing)")
+		log.Info().Ctx(ctx).Bool("called_before", calledBefore).Msg("artifi already merged (232 verified: guest id holds nothing)")
 		m.Redis.HSet(ctx, key, fieldArtifiAgain, strconv.FormatBool(calledBefore))
 		err = nil
 	}

@@ -27,7 +27,7 @@ func (s *Sweeper) Do(ctx context.Context, j Job) error {
 		var res PurgeResult
 		res, err = s.Purge(ctx, j.ID, j.DryRun)
 		if err == nil {
-			s.p.Log.Info().Strs("sweeps", res.Sweeps).Int64("objects", res.Objects).Int64("bytes", res.Bytes).
+			s.p.Log.Info().Ctx(ctx).Strs("sweeps", res.Sweeps).Int64("objects", res.Objects).Int64("bytes", res.Bytes).
 				Bool("dry_run", j.DryRun).Msg("purge done")
 		}
 	} else {
@@ -35,7 +35,7 @@ func (s *Sweeper) Do(ctx context.Context, j Job) error {
 	}
 	err, skipped := jobOutcome(j.ID, err)
 	if skipped {
-		s.p.Log.Info().Str("sweep_id", j.ID).Msg("another sweep, purge or restore is running; this one is skipped")
+		s.p.Log.Info().Ctx(ctx).Str("sweep_id", j.ID).Msg("another sweep, purge or restore is running; this one is skipped")
 	}
 	return err
 }

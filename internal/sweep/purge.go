@@ -62,7 +62,7 @@ func (s *Sweeper) Purge(ctx context.Context, owner string, dryRun bool) (PurgeRe
 		if err := s.writeReport(ctx, r); err != nil {
 			return res, err
 		}
-		s.p.Log.Info().Str("sweep_id", r.SweepID).Int64("purged", n).Msg("sweep quarantine purged")
+		s.p.Log.Info().Ctx(ctx).Str("sweep_id", r.SweepID).Int64("purged", n).Msg("sweep quarantine purged")
 	}
 	return res, nil
 }
@@ -157,7 +157,7 @@ func (s *Sweeper) Restore(ctx context.Context, id, prefix string) (RestoreResult
 	if err := s.writeReport(ctx, r); err != nil {
 		return res, err
 	}
-	s.p.Log.Info().Str("sweep_id", id).Int64("restored", res.Restored).Int64("missing", res.Missing).
+	s.p.Log.Info().Ctx(ctx).Str("sweep_id", id).Int64("restored", res.Restored).Int64("missing", res.Missing).
 		Int64("conflicts", res.Conflicts).Msg("sweep quarantine restored")
 	return res, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/lease"
+	"github.com/lifecycle-worker/lifecycle/internal/logx"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
@@ -51,22 +52,22 @@ func (s *Sweeper) sweep(ctx context.Context, id string, dryRun bool) (Report, er
 	log := s.p.Log
 	if st == nil {
 		if r, err := s.Report(ctx, id); err == nil {
-			log.Info().Str("sweep_id", id).Str("status", r.Status).Msg("sweep already finished; nothing to do")
+			log.Info().Ctx(ctx).Str("sweep_id", id).Str("status", r.Status).Msg("sweep already finished; nothing to do")
 			return r, nil
 		} else if !errors.Is(err, ErrNoReport) {
 			return Report{}, err
 		}
 		if s.p.Photos == nil {
-			log.Warn().Str("sweep_id", id).Msg("Artifi not configured: this sweep does not look for photos deleted upstream")
+			log.Warn().Ctx(ctx).Str("sweep_id", id).Msg("Artifi not configured: this sweep does not look for photos deleted upstream")
 		}
 		st = &runState{SweepID: id, DryRun: dryRun, Phase: phaseMark, Report: newReport(id, dryRun, s.p.Now(), s.p.MaxShare)}
 		if err := s.saveState(ctx, st); err != nil {
 			return Report{}, err
 		}
-		log.Info().Str("sweep_id", id).Bool("dry_run", dryRun).Msg("sweep started")
+		log.Info().Ctx(ctx).Str("sweep_id", id).Bool("dry_run", dryRun).Msg("sweep started")
 	} else {
 		st.Report.Resumed++
-		log.Warn().Str("sweep_id", st.SweepID).Str("task_sweep_id", id).Str("phase", st.Phase).
+		log.Warn().Ctx(ctx).Str("sweep_id", st.SweepID).Str("task_sweep_id", id).Str("phase", st.Phase).
 			Str("after", st.After).Int("parts", st.Parts).Int("quarantined_parts", st.QParts).
 			Msg("resuming an interrupted sweep from its checkpoint")
 	}
@@ -86,7 +87,7 @@ func (s *Sweeper) sweep(ctx context.Context, id string, dryRun bool) (Report, er
 			if err := s.finish(ctx, st); err != nil {
 				return *r, err
 			}
-			log.Error().Int64("scanned", r.Scanned).Int64("candidates", r.CandidateCount()).
+			log.Error().Ctx(ctx).Int64("scanned", r.Scanned).Int64("candidates", r.CandidateCount()).
 				Float64("share", r.Share).Float64("max_share", s.p.MaxShare).Interface("by_reason", r.Candidates).
 				Msg("ALERT: sweep safety limit tripped, nothing was moved; check upstream health and the manifest before sweeping again")
 			return *r, fmt.Errorf("%w: %d of %d objects (%.1f%%) would be quarantined, limit %.1f%%",
@@ -107,8 +108,8 @@ func (s *Sweeper) sweep(ctx context.Context, id string, dryRun bool) (Report, er
 	if err := s.finish(ctx, st); err != nil {
 		return *r, err
 	}
-	log.Info().Int64("scanned", r.Scanned).Int64("candidates", r.CandidateCount()).Int64("moved", r.Moved).
-		Interface("skipped", r.Skipped).Str("duration", r.Duration).Msg("sweep quarantined its candidates")
+	log.Info().Ctx(ctx).Int64("scanned", r.Scanned).Int64("candidates", r.CandidateCount()).Int64("moved", r.Moved).
+		Interface("skipped", r.Skipped).Float64("sweep_duration_ms", logx.Millis(r.FinishedAt.Sub(r.StartedAt))).Msg("sweep quarantined its candidates")
 	return *r, nil
 }
 

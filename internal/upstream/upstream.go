@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 )
@@ -58,7 +61,40 @@ func NewHTTPClient(timeout time.Duration, maxConns int) *http.Client {
 	tr.MaxConnsPerHost = maxConns
 	tr.MaxIdleConnsPerHost = maxConns
 	tr.ResponseHeaderTimeout = timeout
-	return &http.Client{Timeout: timeout, Transport: tr}
+	return &http.Client{Timeout: timeout, Transport: traced(tr)}
+}
+
+// traced wraps base with otelhttp: a client span per request, in the trace
+// of the request's context, whose traceparent goes upstream too. otelhttp
+// records the request's URL, which here can hold a secret (Artifi's key is a
+// query parameter) or a person's name (an IBM BPM user in the path); the
+// span sees scheme and host only, and base gets the request as made.
+func traced(base http.RoundTripper) http.RoundTripper {
+	inner := otelhttp.NewTransport(restoreURL{base},
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "HTTP " + r.Method }))
+	return hideURL{inner}
+}
+
+type origURLKey struct{}
+
+// hideURL hands on a copy of the request whose URL is scheme://host/ only.
+type hideURL struct{ next http.RoundTripper }
+
+func (h hideURL) RoundTrip(r *http.Request) (*http.Response, error) {
+	c := r.Clone(context.WithValue(r.Context(), origURLKey{}, r.URL))
+	c.URL = &url.URL{Scheme: r.URL.Scheme, Host: r.URL.Host, Path: "/"}
+	return h.next.RoundTrip(c)
+}
+
+// restoreURL puts back the URL that hideURL hid.
+type restoreURL struct{ next http.RoundTripper }
+
+func (u restoreURL) RoundTrip(r *http.Request) (*http.Response, error) {
+	if orig, ok := r.Context().Value(origURLKey{}).(*url.URL); ok {
+		r = r.Clone(r.Context())
+		r.URL = orig
+	}
+	return u.next.RoundTrip(r)
 }
 
 // ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.

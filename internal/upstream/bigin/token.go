@@ -203,10 +203,10 @@ func (ts *tokenSource) refreshLocked(ctx context.Context, l *lease.Lease) (strin
 	ttl := life - margin(life)
 	if err := ts.rdb.Set(ctx, ts.key, tok, ttl).Err(); err != nil {
 		// The token is good; only sharing it failed. Use it here.
-		ts.log.Warn().Err(err).Msg("bigin: could not cache the access token in Redis")
+		ts.log.Warn().Ctx(ctx).Err(err).Msg("bigin: could not cache the access token in Redis")
 	}
 	ts.setLocal(tok, ttl)
-	ts.log.Info().Dur("ttl", ttl).Msg("bigin: access token refreshed")
+	ts.log.Info().Ctx(ctx).Float64("ttl_s", ttl.Seconds()).Msg("bigin: access token refreshed")
 	return tok, nil
 }
 

@@ -240,7 +240,7 @@ func (c *Client) login(ctx context.Context) (string, error) {
 	// BPM drops it; a server granting less is caught by CWTBG0651E.
 	c.csrf, c.expires = r.CSRFToken, c.now().Add(CSRFLifetimeDefault*9/10)
 	c.mu.Unlock()
-	c.log.Info().Str("user", c.user).Msg("ibmbpm: logged in")
+	c.log.Info().Ctx(ctx).Str("user", c.user).Msg("ibmbpm: logged in")
 	return r.CSRFToken, nil
 }
 
