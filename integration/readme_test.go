@@ -167,9 +167,7 @@ var readmeChecks = map[string]readmeCheck{
 		check: contains("request GDPR-2026-0150 filed: task user:erase:", "due 2026-12-20T09:00:00Z")},
 	"lifecycle erasure status GDPR-2026-0150 --json": {check: contains(`"status": "done"`), eventually: true},
 	"lifecycle erasure list --json":                  {check: contains("[")},
-	`lifecycle erasure extend GDPR-2026-0150 --reason "records held on paper too"`: {
-		check: contains("request GDPR-2026-0150 extended: due 2027-02-20T09:00:00Z")},
-	"lifecycle receipt verify GDPR-2026-0150": {check: contains("valid receipt of request GDPR-2026-0150")},
+	"lifecycle receipt verify GDPR-2026-0150":        {check: contains("valid receipt of request GDPR-2026-0150")},
 
 	"lifecycle sweep run --id demo-2":                     {check: all(contains(`"sweep_id": "demo-2"`, `"status": "quarantined"`), sweepAskedArtifi)},
 	"lifecycle sweep list --json":                         {check: contains(`"sweep_id": "demo-2"`)},
