@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/handlers"
+	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 )
@@ -30,7 +31,7 @@ var (
 	out     = flag.String("bench.out", "results.json", "where BenchmarkTable writes its rows as JSON")
 	rounds  = flag.Int("bench.rounds", 3, "rounds of each figure and its reference; the table gives medians")
 	quick   = flag.Bool("bench.quick", false, "smaller sizes, for trying the harness")
-	checkIv = flag.Duration("bench.check-interval", 0, "the worker's task check interval (0: the server's default)")
+	checkIv = flag.Duration("bench.check-interval", config.TaskCheckIntervalDefault, "the worker's task check interval (0: asynq's default, 1 s)")
 )
 
 // Row is one line of the table.
@@ -120,9 +121,13 @@ func bare(pattern string, h asynq.Handler) *asynq.ServeMux {
 
 // server is the worker's asynq server (handlers.NewServer) on e.
 func (e *env) server(queues map[string]int) *asynq.Server {
+	return e.serverEvery(queues, *checkIv)
+}
+
+func (e *env) serverEvery(queues map[string]int, check time.Duration) *asynq.Server {
 	return handlers.NewServer(handlers.ServerParams{
 		Redis: e.opt, Concurrency: 10, Queues: queues, ShutdownTimeout: 5 * time.Second,
-		Log: zerolog.Nop(), TaskCheckInterval: *checkIv,
+		Log: zerolog.Nop(), TaskCheckInterval: check,
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,8 +122,9 @@ func benchPickup(b *testing.B, e *env) []Row {
 		done <- time.Now()
 		return nil
 	})
-	srv := e.server(defaultQueue)
-	if err := srv.Start(ours("bench:noop", h)); err != nil {
+	srv := e.server(tasks.QueueWeights())
+	mux := ours("bench:noop", h)
+	if err := srv.Start(mux); err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Shutdown()
@@ -132,7 +134,7 @@ func benchPickup(b *testing.B, e *env) []Row {
 		// Out of step with the worker's polling.
 		time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
 		t0 := time.Now()
-		if _, err := c.Enqueue(asynq.NewTask("bench:noop", nil), asynq.TaskID("pickup-"+strconv.Itoa(i))); err != nil {
+		if _, err := c.Enqueue(asynq.NewTask("bench:noop", nil), asynq.TaskID("pickup-"+strconv.Itoa(i)), asynq.Queue(tasks.QueueMerge)); err != nil {
 			b.Fatal(err)
 		}
 		select {
@@ -144,12 +146,54 @@ func benchPickup(b *testing.B, e *env) []Row {
 	}
 	p50, p99 := percentile(lat, 0.5), percentile(lat, 0.99)
 	note := fmt.Sprintf("%d tasks one at a time; task check interval %v", n, cmpOr(*checkIv, time.Second))
+	load := e.idleLoad(b)
+	srv.Shutdown()
+	e.flush(b)
+	asynqDefault := asynq.NewServer(e.opt, asynq.Config{Concurrency: 10, Queues: tasks.QueueWeights(), Logger: quiet{}})
+	if err := asynqDefault.Start(bare("bench:noop", noop)); err != nil {
+		b.Fatal(err)
+	}
+	refLoad := e.idleLoad(b)
+	asynqDefault.Shutdown()
 	return []Row{
+		{Figure: fmt.Sprintf("Redis load of one idle worker, 4 queues, check every %v", cmpOr(*checkIv, time.Second)), Value: load, Unit: "commands/s",
+			Reference: "commands/s asynq's default (1 s)", RefValue: refLoad, Ratio: load / refLoad, Goal: "documented", Pass: true},
 		{Figure: "idle worker, enqueue to done, p50", Value: p50, Unit: "ms", Reference: "ms handler itself, p50",
 			RefValue: percentile(inHandler, 0.5), Goal: "≤ 50 ms", Pass: p50 <= 50, Note: note},
 		{Figure: "idle worker, enqueue to done, p99", Value: p99, Unit: "ms", Reference: "—", Goal: "≤ 150 ms", Pass: p99 <= 150},
 	}
 }
+
+// idleLoad is the commands/s Redis serves over 3 s, with nothing enqueued.
+func (e *env) idleLoad(b *testing.B) float64 {
+	b.Helper()
+	count := func() float64 {
+		info, err := e.rdb.Info(context.Background(), "stats").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range strings.Split(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "total_commands_processed:"); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				return n
+			}
+		}
+		b.Fatal("INFO stats without total_commands_processed")
+		return 0
+	}
+	time.Sleep(time.Second) // past the server's start
+	c0, t0 := count(), time.Now()
+	time.Sleep(3 * time.Second)
+	return (count() - c0 - 1) / time.Since(t0).Seconds()
+}
+
+type quiet struct{}
+
+func (quiet) Debug(...any) {}
+func (quiet) Info(...any)  {}
+func (quiet) Warn(...any)  {}
+func (quiet) Error(...any) {}
+func (quiet) Fatal(...any) {}
 
 func cmpOr(d, def time.Duration) time.Duration {
 	if d == 0 {
