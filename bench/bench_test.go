@@ -31,6 +31,7 @@ var (
 	out     = flag.String("bench.out", "results.json", "where BenchmarkTable writes its rows as JSON")
 	rounds  = flag.Int("bench.rounds", 3, "rounds of each figure and its reference; the table gives medians")
 	quick   = flag.Bool("bench.quick", false, "smaller sizes, for trying the harness")
+	only    = flag.String("bench.only", "", "run only these figures, comma-separated (noop,photo,pickup,enqueue,erasure,sweep,merge,s3), e.g. with -cpuprofile")
 	checkIv = flag.Duration("bench.check-interval", config.TaskCheckIntervalDefault, "the worker's task check interval (0: asynq's default, 1 s)")
 )
 
@@ -207,6 +208,9 @@ func BenchmarkTable(b *testing.B) {
 		{"s3", benchS3},
 	}
 	for _, f := range figures {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), f.name) {
+			continue
+		}
 		t0 := time.Now()
 		rows := f.run(b, e)
 		b.Logf("%s: %v", f.name, time.Since(t0).Round(time.Millisecond))
