@@ -134,11 +134,13 @@ func (e *env) serverEvery(queues map[string]int, check time.Duration) *asynq.Ser
 
 // counting counts handled tasks and notes when the first and the n-th end.
 type counting struct {
-	n       int64
-	done    atomic.Int64
-	first   atomic.Int64 // unix nanos of the first start
-	last    chan struct{}
-	handler asynq.Handler
+	n     int64
+	done  atomic.Int64
+	first atomic.Int64 // unix nanos of the first start
+	// inHandler is the time spent in the handler, all tasks together.
+	inHandler atomic.Int64
+	last      chan struct{}
+	handler   asynq.Handler
 }
 
 func newCounting(n int, h asynq.Handler) *counting {
@@ -146,8 +148,10 @@ func newCounting(n int, h asynq.Handler) *counting {
 }
 
 func (c *counting) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	c.first.CompareAndSwap(0, time.Now().UnixNano())
+	t0 := time.Now()
+	c.first.CompareAndSwap(0, t0.UnixNano())
 	err := c.handler.ProcessTask(ctx, t)
+	c.inHandler.Add(int64(time.Since(t0)))
 	if c.done.Add(1) == c.n {
 		close(c.last)
 	}
@@ -160,6 +164,12 @@ var noop = asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return n
 // tasks/s from the first task's start to the n-th task's end, so that the
 // server's start-up is not counted.
 func (e *env) drain(b *testing.B, n int, queues map[string]int, mux func(asynq.Handler) *asynq.ServeMux, h asynq.Handler) float64 {
+	rate, _ := e.drainTimed(b, n, queues, mux, h)
+	return rate
+}
+
+// drainTimed is drain that also returns the mean time in the handler, in ms.
+func (e *env) drainTimed(b *testing.B, n int, queues map[string]int, mux func(asynq.Handler) *asynq.ServeMux, h asynq.Handler) (float64, float64) {
 	b.Helper()
 	c := newCounting(n, h)
 	srv := e.server(queues)
@@ -173,7 +183,7 @@ func (e *env) drain(b *testing.B, n int, queues map[string]int, mux func(asynq.H
 		b.Fatalf("%d of %d tasks done after 5 minutes", c.done.Load(), n)
 	}
 	end := time.Now()
-	return float64(n) / end.Sub(time.Unix(0, c.first.Load())).Seconds()
+	return float64(n) / end.Sub(time.Unix(0, c.first.Load())).Seconds(), float64(c.inHandler.Load()) / float64(n) / 1e6
 }
 
 // enqueueNoops puts n no-op tasks on queue "default" with a pipeline.
