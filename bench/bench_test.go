@@ -30,6 +30,7 @@ import (
 var (
 	out     = flag.String("bench.out", "results.json", "where BenchmarkTable writes its rows as JSON")
 	rounds  = flag.Int("bench.rounds", 3, "rounds of each figure and its reference; the table gives medians")
+	withS3  = flag.Bool("bench.s3", true, "run the S3 figure (docker, the image lifecycle-s3:dev from make images)")
 	quick   = flag.Bool("bench.quick", false, "smaller sizes, for trying the harness")
 	only    = flag.String("bench.only", "", "run only these figures, comma-separated (noop,photo,pickup,enqueue,erasure,sweep,merge,s3), e.g. with -cpuprofile")
 	checkIv = flag.Duration("bench.check-interval", config.TaskCheckIntervalDefault, "the worker's task check interval (0: asynq's default, 1 s)")
