@@ -41,8 +41,8 @@ images:
 ## bench: the performance table (bench/README.md): each figure against its
 ## reference in one run, printed and written to bench/results.json
 ## (BENCH_ARGS=-bench.quick for a quick try; -bench.s3=false without docker).
-## The size and memory benchmarks of
-## single packages: go test -run '^$$' -bench . -benchmem ./internal/...
+## The size and memory benchmarks of single packages:
+## go test -run '^$$' -bench . -benchmem ./internal/...
 BENCH_ARGS ?=
 bench: redis-server images
 	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkTable$$' -benchtime 1x -timeout 15m ./bench -args $(BENCH_ARGS)
