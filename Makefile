@@ -68,9 +68,14 @@ images:
 	@echo "images: building lifecycle:dev, lifecycle-redis:dev, lifecycle-s3:dev (deploy/images/build.sh)"
 	bash deploy/images/build.sh
 
-## bench: speed and memory goals, as ratios and figures from one run
-bench: images
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+## bench: the performance table (bench/README.md): each figure against its
+## reference in one run, printed and written to bench/results.json
+## (BENCH_ARGS=-bench.quick for a quick try; -bench.s3=false without docker).
+## The size and memory benchmarks of single packages:
+## go test -run '^$$' -bench . -benchmem ./internal/...
+BENCH_ARGS ?=
+bench: redis-server images
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkTable$$' -benchtime 1x -timeout 15m ./bench -args $(BENCH_ARGS)
 
 ## lint: gofmt, go vet, staticcheck (installed with go install when missing)
 lint: $(STATICCHECK)

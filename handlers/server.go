@@ -19,6 +19,9 @@ type ServerParams struct {
 	// BaseContext is the parent of every task's context; cancelled by
 	// nothing of ours, so shutdown is asynq's to drive.
 	BaseContext func() context.Context
+	// TaskCheckInterval is how long an idle worker waits before it looks at
+	// its empty queues again; 0 is asynq's default (1 s).
+	TaskCheckInterval time.Duration
 }
 
 // NewServer returns an asynq server wired to our error classes: the retry
@@ -27,14 +30,15 @@ type ServerParams struct {
 // never stops them.
 func NewServer(p ServerParams) *asynq.Server {
 	return asynq.NewServer(p.Redis, asynq.Config{
-		Concurrency:     p.Concurrency,
-		Queues:          p.Queues,
-		RetryDelayFunc:  RetryDelay,
-		IsFailure:       IsFailure,
-		ShutdownTimeout: p.ShutdownTimeout,
-		BaseContext:     p.BaseContext,
-		Logger:          asynqLogger{p.Log.With().Str("component", "asynq").Logger()},
-		LogLevel:        asynq.InfoLevel,
+		Concurrency:       p.Concurrency,
+		Queues:            p.Queues,
+		RetryDelayFunc:    RetryDelay,
+		IsFailure:         IsFailure,
+		ShutdownTimeout:   p.ShutdownTimeout,
+		BaseContext:       p.BaseContext,
+		TaskCheckInterval: p.TaskCheckInterval,
+		Logger:            asynqLogger{p.Log.With().Str("component", "asynq").Logger()},
+		LogLevel:          asynq.InfoLevel,
 	})
 }
 

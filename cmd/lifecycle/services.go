@@ -206,11 +206,12 @@ func runAsynq(ctx context.Context, p workerParams) error {
 		queues = tasks.QueueWeights()
 	}
 	srv := handlers.NewServer(handlers.ServerParams{
-		Redis:           p.cfg.Redis,
-		Concurrency:     p.cfg.Concurrency,
-		Queues:          queues,
-		ShutdownTimeout: handlerGrace(p.cfg.ShutdownTimeout),
-		Log:             p.log,
+		Redis:             p.cfg.Redis,
+		Concurrency:       p.cfg.Concurrency,
+		Queues:            queues,
+		ShutdownTimeout:   handlerGrace(p.cfg.ShutdownTimeout),
+		Log:               p.log,
+		TaskCheckInterval: p.cfg.TaskCheckInterval,
 	})
 	if err := srv.Start(p.mux); err != nil {
 		return fmt.Errorf("worker: %w", err)

@@ -56,6 +56,8 @@ func TestParseErrorsNameTheSource(t *testing.T) {
 			`LIFECYCLE_BPM_PASSWORD_FILE: cannot read secret file: no such file or directory`},
 		{"storage timeout longer than a merge allows", nil, map[string]string{"LIFECYCLE_STORAGE_TIMEOUT": "20s"},
 			`LIFECYCLE_STORAGE_TIMEOUT: want a positive duration under 15s (a request and its retry must fit in a merge's 30s timeout), got "20s"`},
+		{"task check interval", nil, map[string]string{"LIFECYCLE_TASK_CHECK_INTERVAL": "0s"},
+			`LIFECYCLE_TASK_CHECK_INTERVAL: want a duration from 1ms to 1m such as 50ms, got "0s"`},
 		{"password never echoed", nil, map[string]string{"LIFECYCLE_REDIS_URL": "redis://:hunter2@host:notaport"},
 			`LIFECYCLE_REDIS_URL: not a URL: "(unparseable)"`},
 	}
@@ -101,13 +103,13 @@ func TestParseValues(t *testing.T) {
 		"concurrency": c.Concurrency, "queues": c.Queues, "s3 secret": c.S3SecretKey.Value(),
 		"artifi key": c.Artifi.ClientKey.Value(), "shutdown": c.ShutdownTimeout, "rest": rest,
 		"http": c.HTTPAddr, "redis shown": c.RedisDisplay(), "storage": c.Storage,
-		"storage timeout": c.StorageTimeout,
+		"storage timeout": c.StorageTimeout, "task check interval": c.TaskCheckInterval,
 	}
 	want := map[string]any{
 		"concurrency": 3, "queues": map[string]int{"merge": 6, "default": 3}, "s3 secret": "s3cr3t-from-file",
 		"artifi key": "from-env", "shutdown": 3 * time.Second, "rest": []string{"extra"},
 		"http": HTTPAddrDefault, "redis shown": "redis://redacted@127.0.0.1:6390/2", "storage": StorageDefault(),
-		"storage timeout": 2 * time.Second,
+		"storage timeout": 2 * time.Second, "task check interval": TaskCheckIntervalDefault,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

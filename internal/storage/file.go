@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -488,6 +487,7 @@ func (s *fileStore) List(ctx context.Context, prefix, startAfter string) iter.Se
 		if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 			dir, filter = prefix[:i+1], prefix[i+1:]
 		}
+		root := s.root
 		if dir != "" {
 			fi, err := s.lookup(strings.TrimSuffix(dir, "/"), false)
 			if err != nil {
@@ -497,15 +497,32 @@ func (s *fileStore) List(ctx context.Context, prefix, startAfter string) iter.Se
 			if fi == nil || !fi.IsDir() {
 				return
 			}
+			sub, err := s.root.OpenRoot(strings.TrimSuffix(dir, "/"))
+			if errors.Is(err, fs.ErrNotExist) {
+				return // emptied and pruned since
+			}
+			if err != nil {
+				yield(Object{}, fileFail("list", prefix, err))
+				return
+			}
+			defer sub.Close()
+			root = sub
 		}
-		s.walk(ctx, dir, filter, startAfter, yield)
+		s.walk(ctx, root, dir, filter, startAfter, yield)
 	}
 }
 
 // walk yields the objects under dir (a key prefix ending in "/", or "" for
 // the root) whose names start with filter, in key order, strictly after
 // after. It returns false once the caller stopped or an error was yielded.
-func (s *fileStore) walk(ctx context.Context, dir, filter, after string, yield func(Object, error) bool) bool {
+//
+// root is dir itself, opened as an os.Root inside the store's: each
+// directory is opened once and its entries are looked at by their own
+// names, instead of resolving every object's whole key from the store's
+// root (an openat per path segment: 68% of a dry-run sweep, see
+// bench/README.md). Nothing escapes: a subdirectory is opened through its
+// parent's root, which refuses symbolic links leading out of it.
+func (s *fileStore) walk(ctx context.Context, root *os.Root, dir, filter, after string, yield func(Object, error) bool) bool {
 	if after != "" {
 		switch {
 		case after < dir:
@@ -514,7 +531,7 @@ func (s *fileStore) walk(ctx context.Context, dir, filter, after string, yield f
 			return true // every key here sorts before it
 		}
 	}
-	entries, err := s.readDir(dir, filter)
+	entries, err := readDir(root, filter)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true // emptied and pruned while the walk was elsewhere
 	}
@@ -537,7 +554,19 @@ func (s *fileStore) walk(ctx context.Context, dir, filter, after string, yield f
 		}
 		key := dir + e.sortKey
 		if e.dir {
-			if !s.walk(ctx, key, "", after, yield) {
+			if after != "" && key < after && !strings.HasPrefix(after, key) {
+				continue // every key in it sorts before after
+			}
+			sub, err := root.OpenRoot(strings.TrimSuffix(e.sortKey, "/"))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // emptied and pruned since the directory was read
+			}
+			if err != nil {
+				return yield(Object{}, fileFail("list", key, err))
+			}
+			more := s.walk(ctx, sub, key, "", after, yield)
+			sub.Close()
+			if !more {
 				return false
 			}
 			continue
@@ -545,7 +574,7 @@ func (s *fileStore) walk(ctx context.Context, dir, filter, after string, yield f
 		if key <= after {
 			continue
 		}
-		fi, err := s.root.Lstat(key)
+		fi, err := root.Lstat(e.sortKey)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // deleted since the directory was read
 		}
@@ -562,11 +591,11 @@ func (s *fileStore) walk(ctx context.Context, dir, filter, after string, yield f
 	return true
 }
 
-// readDir returns dir's entries whose names start with filter, sorted by
-// sortKey. Temporary files and anything but regular files and directories
+// readDir returns the entries of root's directory whose names start with
+// filter, sorted by sortKey. Temporary files and anything but regular files and directories
 // (symbolic links above all) are left out: they are not objects.
-func (s *fileStore) readDir(dir, filter string) ([]dirEntry, error) {
-	f, err := s.root.Open(cmp.Or(strings.TrimSuffix(dir, "/"), "."))
+func readDir(root *os.Root, filter string) ([]dirEntry, error) {
+	f, err := root.Open(".")
 	if err != nil {
 		return nil, err
 	}
