@@ -1,6 +1,6 @@
 package skeys
 
-import "strings"
+import "github.com/lifecycle-worker/lifecycle/internal/keyesc"
 
 // seg makes an id one path segment whatever it holds. Ids that pass the id
 // grammar (tasks.IDGrammar) come out unchanged, so the layout of what is
@@ -18,23 +18,5 @@ func seg(id string) string {
 	case "..":
 		return "%2E%2E"
 	}
-	if !strings.ContainsFunc(id, needsEscape) {
-		return id
-	}
-	var b strings.Builder
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if needsEscape(rune(c)) || c >= 0x80 {
-			b.WriteByte('%')
-			b.WriteByte("0123456789ABCDEF"[c>>4])
-			b.WriteByte("0123456789ABCDEF"[c&15])
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
-func needsEscape(r rune) bool {
-	return r == '/' || r == '\\' || r == '%' || r < 0x20 || r >= 0x7f
+	return keyesc.Escape(id, func(c byte) bool { return c == '/' || c == '\\' || c == '%' || c < 0x20 || c >= 0x7f })
 }
