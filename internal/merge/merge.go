@@ -6,13 +6,16 @@
 // A merge must be exactly-once in effect, though asynq may run it twice (a
 // retry after a lost response, a crash, a duplicate delivery):
 //   - Progress is checkpointed in Redis (rkeys.MergeProgress): Artifi done,
-//     the last stored key moved. A rerun skips what is done.
+//     the last stored key moved. A rerun skips what is done. The record
+//     names the user it is for: once it holds anything, a merge of the same
+//     guest into another user is refused, whatever became of the first.
 //   - Artifi's UpdateUserId is not idempotent: a second call answers 232
 //     "Invalid old User Id". That answer is verified (the guest id holds
 //     nothing in Artifi any more) and counted as done, not failed.
 //   - Moves are idempotent (storage.Store.Move).
 //   - The user lock keeps an erasure of either id from running meanwhile;
-//     its lease frees it if this worker dies.
+//     its lease frees it if this worker dies. Tombstones and merge records
+//     are checked again once the lock is held.
 package merge
 
 import (
@@ -57,6 +60,7 @@ type Merger struct {
 
 // Progress fields of rkeys.MergeProgress.
 const (
+	fieldTarget      = "target"        // the user the guest is merged into
 	fieldArtifi      = "artifi"        // "calling" before the call, "done" after
 	fieldStoreAfter  = "storage_after" // last key moved
 	fieldStoreMoved  = "storage_moved" // objects moved so far
@@ -74,21 +78,12 @@ const moveCheckpointEvery = 50
 func (m *Merger) Merge(ctx context.Context, guestID, userID, owner string) error {
 	log := m.Log.With().Str("guest_id", guestID).Str("user_id", userID).Logger()
 
-	for _, id := range []string{guestID, userID} {
-		if ts, erased, err := m.Identity.Tombstoned(ctx, id); err != nil {
-			return err
-		} else if erased {
-			return errclass.AsPermanent(fmt.Errorf("merge refused: user id %s was erased by request %s", id, ts.RequestID))
-		}
-	}
-	if into, merged, err := m.Identity.MergedInto(ctx, guestID); err != nil {
+	// Checked before the lock so that a merge that must be refused does not
+	// wait for it, and again once it is held (mergeLocked): an erasure or
+	// another merge may have finished in between.
+	if err := m.refusal(ctx, guestID, userID); err != nil {
 		return err
-	} else if merged && into == userID {
-		return errclass.AsGone(fmt.Errorf("guest %s already merged into %s", guestID, userID))
-	} else if merged {
-		return errclass.AsPermanent(fmt.Errorf("guest %s was already merged into another user", guestID))
 	}
-
 	lock, err := m.Locks.AcquireOrRetry(ctx, owner, guestID, userID)
 	if err != nil {
 		return err
@@ -101,19 +96,48 @@ func (m *Merger) Merge(ctx context.Context, guestID, userID, owner string) error
 	return lease.Cause(lctx, m.mergeLocked(lctx, guestID, userID, log))
 }
 
+// refusal returns why guestID may not be merged into userID, if it may not:
+// either id erased (permanent), the guest merged into userID already (gone)
+// or into another user (permanent).
+func (m *Merger) refusal(ctx context.Context, guestID, userID string) error {
+	for _, id := range []string{guestID, userID} {
+		if ts, erased, err := m.Identity.Tombstoned(ctx, id); err != nil {
+			return err
+		} else if erased {
+			return errclass.AsPermanent(fmt.Errorf("merge refused: user id %s was erased by request %s", id, ts.RequestID))
+		}
+	}
+	if into, merged, err := m.Identity.MergedInto(ctx, guestID); err != nil {
+		return err
+	} else if merged && into == userID {
+		return errclass.AsGone(fmt.Errorf("guest %s already merged into %s", guestID, userID))
+	} else if merged {
+		return errclass.AsPermanent(fmt.Errorf("guest %s was already merged into another user (%s); refusing %s", guestID, into, userID))
+	}
+	return nil
+}
+
 // mergeLocked does the merge under both users' locks.
 func (m *Merger) mergeLocked(ctx context.Context, guestID, userID string, log zerolog.Logger) error {
-	key := rkeys.MergeProgress(guestID)
-	progress, err := m.Redis.HGetAll(ctx, key).Result()
+	if err := m.refusal(ctx, guestID, userID); err != nil {
+		return err
+	}
+	p := &progress{rdb: m.Redis, key: rkeys.MergeProgress(guestID), guestID: guestID, userID: userID}
+	fields, err := m.Redis.HGetAll(ctx, p.key).Result()
 	if err != nil {
 		return fmt.Errorf("merge progress: %w", err)
 	}
-	if progress[fieldArtifi] != "done" {
-		if err := m.mergeArtifi(ctx, guestID, userID, key, progress[fieldArtifi] == "calling", log); err != nil {
+	if len(fields) > 0 {
+		if err := p.conflict(fields[fieldTarget]); err != nil {
 			return err
 		}
 	}
-	moved, err := m.moveAssets(ctx, guestID, userID, key, progress[fieldStoreAfter], progress[fieldStoreMoved])
+	if fields[fieldArtifi] != "done" {
+		if err := m.mergeArtifi(ctx, guestID, userID, p, fields[fieldArtifi] == "calling", log); err != nil {
+			return err
+		}
+	}
+	moved, err := m.moveAssets(ctx, guestID, userID, p, fields[fieldStoreAfter], fields[fieldStoreMoved])
 	if err != nil {
 		return fmt.Errorf("move assets: %w", err)
 	}
@@ -122,11 +146,80 @@ func (m *Merger) mergeLocked(ctx context.Context, guestID, userID string, log ze
 	}
 	// MergedInto is now the durable record of completion; the progress hash
 	// only served the retries.
-	if err := m.Redis.Del(ctx, key).Err(); err != nil {
+	if err := m.Redis.Del(ctx, p.key).Err(); err != nil {
 		log.Warn().Ctx(ctx).Err(err).Msg("merge progress not cleaned up")
 	}
 	log.Info().Ctx(ctx).Int("objects_moved", moved).Msg("merge complete")
 	return nil
+}
+
+// progress writes one merge's record (rkeys.MergeProgress). The record is
+// per guest but names its target: every write sets fieldTarget to the user
+// and is refused if the record names another one, so that once a merge of
+// the guest has recorded anything, no merge into another user can take over
+// what it left half done (Artifi moved to one user, files to another).
+type progress struct {
+	rdb             redis.UniversalClient
+	key             string
+	guestID, userID string
+}
+
+// setProgressScript sets fields of a merge's progress record on behalf of
+// one target.
+//
+//	KEYS[1] the record
+//	ARGV[1] the target user id, ARGV[2..] field, value pairs
+//	returns "ok" once set; else the record's target ("" for a record
+//	without one) and nothing is written
+var setProgressScript = redis.NewScript(`
+local t = redis.call("HGET", KEYS[1], "target")
+if t == false and redis.call("EXISTS", KEYS[1]) == 1 then
+	return {0, ""}
+end
+if t ~= false and t ~= ARGV[1] then
+	return {0, t}
+end
+redis.call("HSET", KEYS[1], "target", ARGV[1], unpack(ARGV, 2))
+return {1, ""}
+`)
+
+// set records field, value pairs, refusing if the record belongs to another
+// merge.
+func (p *progress) set(ctx context.Context, pairs ...any) error {
+	res, err := setProgressScript.Run(ctx, p.rdb, []string{p.key}, append([]any{p.userID}, pairs...)...).Slice()
+	if err != nil {
+		return fmt.Errorf("merge progress: %w", err)
+	}
+	if len(res) != 2 {
+		return fmt.Errorf("merge progress: unexpected reply %v", res)
+	}
+	if ok, _ := res[0].(int64); ok == 1 {
+		return nil
+	}
+	target, _ := res[1].(string)
+	return p.conflict(target)
+}
+
+// conflict returns the refusal for a record whose target is target, or nil
+// if it is this merge's.
+//
+// A record without a target was written before records named one, by a
+// merge into a user nobody can tell any more. It is refused whoever asks, the
+// same user included: taking it for this merge's could finish a merge into
+// U2 of a guest whose Artifi data went to U1, splitting the person's data
+// between two people, while refusing leaves a half-done merge that a person
+// can finish by hand (the error names the key) once they know where the data
+// went. Such records exist only for merges cut short across the upgrade.
+func (p *progress) conflict(target string) error {
+	switch target {
+	case p.userID:
+		return nil
+	case "":
+		return errclass.AsPermanent(fmt.Errorf("guest %s has a merge in progress recorded without its target (%s, written by an older version); refusing %s: find out which user has the guest's Artifi data and files, finish that merge, then delete the record",
+			p.guestID, p.key, p.userID))
+	default:
+		return errclass.AsPermanent(fmt.Errorf("guest %s is being merged into %s; refusing %s", p.guestID, target, p.userID))
+	}
 }
 
 // InProgress reports whether a merge of guestID has started and not been
@@ -140,14 +233,15 @@ func (m *Merger) InProgress(ctx context.Context, guestID string) (bool, error) {
 	return n > 0, nil
 }
 
-func (m *Merger) mergeArtifi(ctx context.Context, guestID, userID, key string, calledBefore bool, log zerolog.Logger) error {
+func (m *Merger) mergeArtifi(ctx context.Context, guestID, userID string, p *progress, calledBefore bool, log zerolog.Logger) error {
 	if m.Artifi == nil {
 		return errclass.AsPermanent(fmt.Errorf("artifi: %w", errclass.ErrNotConfigured))
 	}
 	// Recorded before the call: if the response is lost, the next attempt
 	// knows that a 232 may be our own earlier call having succeeded.
-	if err := m.Redis.HSet(ctx, key, fieldArtifi, "calling").Err(); err != nil {
-		return fmt.Errorf("merge progress: %w", err)
+	// The first write of a merge: from here on the guest belongs to userID.
+	if err := p.set(ctx, fieldArtifi, "calling"); err != nil {
+		return err
 	}
 	err := m.Artifi.UpdateUserID(ctx, userID, guestID, true)
 	if errclass.Of(err) == errclass.AlreadyGone {
@@ -162,27 +256,26 @@ func (m *Merger) mergeArtifi(ctx context.Context, guestID, userID, key string, c
 			return fmt.Errorf("artifi answered %v but guest %s still has %d photos", err, guestID, len(left))
 		}
 		log.Info().Ctx(ctx).Bool("called_before", calledBefore).Msg("artifi already merged (232 verified: guest id holds nothing)")
-		m.Redis.HSet(ctx, key, fieldArtifiAgain, strconv.FormatBool(calledBefore))
+		if err := p.set(ctx, fieldArtifiAgain, strconv.FormatBool(calledBefore)); err != nil {
+			return err
+		}
 		err = nil
 	}
 	if err != nil {
 		return err
 	}
-	if err := m.Redis.HSet(ctx, key, fieldArtifi, "done").Err(); err != nil {
-		return fmt.Errorf("merge progress: %w", err)
-	}
-	return nil
+	return p.set(ctx, fieldArtifi, "done")
 }
 
 // moveAssets moves every object under the guest's prefix to the user's,
 // resuming after the last checkpointed key.
-func (m *Merger) moveAssets(ctx context.Context, guestID, userID, key, after, movedSoFar string) (int, error) {
+func (m *Merger) moveAssets(ctx context.Context, guestID, userID string, p *progress, after, movedSoFar string) (int, error) {
 	from := skeys.UserPrefix(guestID)
 	moved, _ := strconv.Atoi(movedSoFar)
 	sinceCheckpoint := 0
 	checkpoint := func(last string) error {
 		sinceCheckpoint = 0
-		return m.Redis.HSet(ctx, key, fieldStoreAfter, last, fieldStoreMoved, moved).Err()
+		return p.set(ctx, fieldStoreAfter, last, fieldStoreMoved, moved)
 	}
 	last := after
 	for obj, err := range m.Store.List(ctx, from, after) {

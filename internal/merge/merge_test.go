@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
@@ -35,6 +36,12 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	_, rdb := testutil.Redis(t)
+	return setupOn(t, rdb)
+}
+
+// setupOn is setup on a Redis of the caller's.
+func setupOn(t *testing.T, rdb redis.UniversalClient) *bundle {
+	t.Helper()
 	sim := artifisim.New(artifisim.Options{WebsiteID: 422, ClientKey: "k"})
 	url, err := sim.Start()
 	if err != nil {

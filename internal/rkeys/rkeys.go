@@ -46,7 +46,8 @@ func MergedInto(guestID string) string { return prefix + "guest:" + id(guestID) 
 func Tombstone(userID string) string { return prefix + "tombstone:" + id(userID) }
 
 // MergeProgress is the hash of a merge's finished steps, so that a retry
-// after a crash resumes instead of repeating them.
+// after a crash resumes instead of repeating them. One per guest; its field
+// "target" names the user the guest is being merged into.
 func MergeProgress(guestID string) string { return prefix + "merge:" + id(guestID) }
 
 // --- asset sweeps ---
