@@ -173,6 +173,9 @@ func bindLoggedSettings(cmd *cobra.Command, e env, groups config.Group) func() (
 			return nil, zerolog.Nop(), err
 		}
 		log := logx.New(e.stderr, cfg.LogLevel, cfg.LogFormat).With().Str("cmd", topLevel(cmd).Name()).Logger()
+		if logRedis != nil {
+			logRedis(log)
+		}
 		return cfg, log, nil
 	}
 }

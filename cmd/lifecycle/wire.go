@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel"
@@ -23,6 +22,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/merge"
+	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/internal/photo"
 	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
@@ -113,16 +113,26 @@ func openUpstreams(cfg *config.Config, rdb redis.UniversalClient, log zerolog.Lo
 // openStore opens and checks the object store: a wrong endpoint, bucket or
 // key stops the process with its name instead of failing every task. A
 // bucket that goes missing later is an alert: an error line for each call
-// that finds it missing, and lifecycle_storage_bucket_missing_total when
-// missing (the worker's) is not nil.
-func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger, missing *prometheus.CounterVec) (storage.Store, error) {
+// that finds it missing, and lifecycle_storage_bucket_missing_total when reg
+// (the worker's) is not nil. So is a store that refuses calls for a cause a
+// person must fix (denied access, a full disk or quota): those tasks are
+// retried, not dead-lettered, and the line and
+// lifecycle_storage_degraded_total{cause} say why they wait.
+func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger, reg *metrics.Registry) (storage.Store, error) {
 	store, err := storage.OpenWith(ctx, cfg.Storage, storage.Options{
 		Credentials: storage.Credentials{AccessKey: cfg.S3AccessKey.Value(), SecretKey: cfg.S3SecretKey.Value()},
 		Timeout:     cfg.StorageTimeout,
 		MissingBucket: func(bucket string) {
 			log.Error().Str("bucket", bucket).Msg("storage bucket missing: storage work fails, dead-lettered, until the bucket is restored")
-			if missing != nil {
-				missing.WithLabelValues(bucket).Inc()
+			if reg != nil {
+				reg.BucketMissing.WithLabelValues(bucket).Inc()
+			}
+		},
+		Degraded: func(cause string) {
+			log.Error().Str("cause", cause).
+				Msg("storage refused a call (" + cause + "): the task is retried with backoff until this is fixed")
+			if reg != nil {
+				reg.StorageDegraded.WithLabelValues(cause).Inc()
 			}
 		},
 	})
@@ -177,7 +187,7 @@ func newSweeper(cfg *config.Config, rdb redis.UniversalClient, store storage.Sto
 // registers them behind the outcome middleware.
 func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base) (*asynq.ServeMux, error) {
 	rdb := b.rdb
-	store, err := openStore(ctx, cfg, log, b.reg.BucketMissing)
+	store, err := openStore(ctx, cfg, log, b.reg)
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,11 @@ type Registry struct {
 	// until it is restored every storage task fails, so any increase is an
 	// alert.
 	BucketMissing *prometheus.CounterVec
+	// StorageDegraded counts the storage calls refused for a cause a person
+	// must fix (storage.CausePermission, storage.CauseQuota): their tasks
+	// are retried with backoff rather than dead-lettered, so any increase
+	// is an alert that work is waiting.
+	StorageDegraded *prometheus.CounterVec
 	// DeadLetterCopyFailures counts dead letters the archiver could not copy
 	// to storage, once each, by queue: each is kept in its queue and named in
 	// Redis (rkeys.DeadLettersUncopied) for a person to look at.
@@ -81,6 +86,10 @@ func New(inspector *asynq.Inspector) *Registry {
 		Name: "lifecycle_storage_bucket_missing_total",
 		Help: "Storage calls that found the bucket missing (every storage task fails until it is restored).",
 	}, []string{"bucket"})
+	r.StorageDegraded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifecycle_storage_degraded_total",
+		Help: "Storage calls refused for a cause a person must fix (permission, quota); their tasks are retried with backoff.",
+	}, []string{"cause"})
 	r.DeadLetterCopyFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lifecycle_dead_letter_copy_failures_total",
 		Help: "Dead letters the archiver could not copy to storage, each counted once, by queue.",
@@ -89,7 +98,7 @@ func New(inspector *asynq.Inspector) *Registry {
 		Name: "lifecycle_unserved_tasks",
 		Help: "Tasks waiting (pending, scheduled or retrying) on a queue that no worker serves, by queue.",
 	}, []string{"queue"})
-	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters, r.BucketMissing, r.DeadLetterCopyFailures, r.UnservedTasks,
+	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters, r.BucketMissing, r.StorageDegraded, r.DeadLetterCopyFailures, r.UnservedTasks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if inspector != nil {
 		r.MustRegister(newQueueCollector(inspector))

@@ -35,11 +35,14 @@ type fileStore struct {
 	// missing, if not nil, is told each time a call finds the directory
 	// gone (Options.MissingBucket).
 	missing func(dir string)
+	// degraded, if not nil, is told the cause of each call refused for a
+	// reason a person fixes (Options.Degraded).
+	degraded func(cause string)
 }
 
 var _ Store = (*fileStore)(nil)
 
-func openFile(dir string, missing func(string)) (Store, error) {
+func openFile(dir string, opts Options) (Store, error) {
 	loc := Location{Scheme: "file", Path: dir}
 	fail := func(what string, err error) (Store, error) {
 		return nil, errclass.AsPermanent(fmt.Errorf("storage: %s: %s: %w", loc, what, err))
@@ -51,7 +54,7 @@ func openFile(dir string, missing func(string)) (Store, error) {
 	if err != nil {
 		return fail("cannot open the directory", err)
 	}
-	s := &fileStore{root: root, loc: loc, missing: missing}
+	s := &fileStore{root: root, loc: loc, missing: opts.MissingBucket, degraded: opts.Degraded}
 	// A read-only mount or wrong owner shows now rather than at the first
 	// task that writes.
 	f, name, err := s.createTemp(".")
@@ -76,14 +79,14 @@ func (s *fileStore) String() string { return s.loc.String() }
 func (s *fileStore) present(op, key string) error {
 	opened, err := s.root.Stat(".")
 	if err != nil {
-		return fileFail(op, key, err)
+		return s.fail(op, key, err)
 	}
 	named, err := os.Stat(s.loc.Path)
 	switch {
 	case err == nil && os.SameFile(opened, named):
 		return nil
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return fileFail(op, key, err)
+		return s.fail(op, key, err)
 	}
 	if s.missing != nil {
 		s.missing(s.loc.Path)
@@ -93,15 +96,31 @@ func (s *fileStore) present(op, key string) error {
 
 func (s *fileStore) Close() error { return s.root.Close() }
 
-// fileFail wraps a filesystem error with the operation and key, classed:
-// permission and layout problems are permanent, anything else (a full disk,
-// an I/O error) may pass.
+// fail is fileFail for a call of s: a refusal a person must fix is also
+// reported to Options.Degraded.
+func (s *fileStore) fail(op, key string, err error) error {
+	return report(s.degraded, fileFail(op, key, err))
+}
+
+// fileFail wraps a filesystem error with the operation and key, classed.
+// A layout the tree cannot hold (a symlink, a file where a directory must
+// be, a name too long) is permanent: the key itself is wrong. Denied access
+// (EACCES, EPERM, a read-only mount) and a full disk or quota (ENOSPC,
+// EDQUOT) are retried with backoff and marked degraded (see report): they
+// are states of the machine that an operator ends (a chmod, a remount, a
+// cleanup) without touching the task, and dead-lettering them at the first
+// attempt left every task of a 60 s fault undone until someone ran
+// `dlq retry --all`. Anything else (an I/O error) is retried as well.
 func fileFail(op, key string, err error) error {
 	err = fmt.Errorf("storage: %s %q: %w", op, key, err)
-	if errors.Is(err, fs.ErrPermission) || errors.Is(err, errLayout) ||
-		errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) ||
-		errors.Is(err, syscall.ENAMETOOLONG) {
+	switch {
+	case errors.Is(err, errLayout) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) ||
+		errors.Is(err, syscall.ENAMETOOLONG):
 		return errclass.AsPermanent(err)
+	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS):
+		return degrade(CausePermission, err)
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+		return degrade(CauseQuota, err)
 	}
 	return err
 }
@@ -161,7 +180,7 @@ func (s *fileStore) Stat(ctx context.Context, key string) (Object, error) {
 	}
 	fi, err := s.object(key)
 	if err != nil {
-		return Object{}, fileFail("stat", key, err)
+		return Object{}, s.fail("stat", key, err)
 	}
 	if fi == nil {
 		return Object{}, notFound("stat", key)
@@ -178,7 +197,7 @@ func (s *fileStore) Get(ctx context.Context, key string) (io.ReadCloser, error) 
 	}
 	fi, err := s.object(key)
 	if err != nil {
-		return nil, fileFail("get", key, err)
+		return nil, s.fail("get", key, err)
 	}
 	if fi == nil {
 		return nil, notFound("get", key)
@@ -188,7 +207,7 @@ func (s *fileStore) Get(ctx context.Context, key string) (io.ReadCloser, error) 
 		return nil, notFound("get", key)
 	}
 	if err != nil {
-		return nil, fileFail("get", key, err)
+		return nil, s.fail("get", key, err)
 	}
 	return f, nil
 }
@@ -201,7 +220,7 @@ func (s *fileStore) Put(ctx context.Context, key string, r io.Reader, size int64
 		return err
 	}
 	if err := s.write(ctx, key, r, size); err != nil {
-		return fileFail("put", key, err)
+		return s.fail("put", key, err)
 	}
 	return nil
 }
@@ -298,7 +317,7 @@ func (s *fileStore) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	if err := s.remove(key); err != nil {
-		return fileFail("delete", key, err)
+		return s.fail("delete", key, err)
 	}
 	s.prune(path.Dir(key))
 	return nil
@@ -359,7 +378,7 @@ func (s *fileStore) DeleteMany(ctx context.Context, keys []string) error {
 			continue
 		}
 		if err := s.remove(key); err != nil {
-			failed = append(failed, KeyFailure{Key: key, Err: fileFail("delete", key, err)})
+			failed = append(failed, KeyFailure{Key: key, Err: s.fail("delete", key, err)})
 			continue
 		}
 		dirs[path.Dir(key)] = struct{}{}
@@ -387,7 +406,7 @@ func (s *fileStore) Copy(ctx context.Context, src, dst string) error {
 	}
 	fi, err := s.object(src)
 	if err != nil {
-		return fileFail("copy", src, err)
+		return s.fail("copy", src, err)
 	}
 	if fi == nil {
 		return notFound("copy", src)
@@ -400,11 +419,11 @@ func (s *fileStore) Copy(ctx context.Context, src, dst string) error {
 		return notFound("copy", src)
 	}
 	if err != nil {
-		return fileFail("copy", src, err)
+		return s.fail("copy", src, err)
 	}
 	defer f.Close()
 	if err := s.write(ctx, dst, f, -1); err != nil {
-		return fileFail("copy to", dst, err)
+		return s.fail("copy to", dst, err)
 	}
 	return nil
 }
@@ -418,7 +437,7 @@ func (s *fileStore) Move(ctx context.Context, src, dst string) error {
 	}
 	fi, err := s.object(src)
 	if err != nil {
-		return fileFail("move", src, err)
+		return s.fail("move", src, err)
 	}
 	if fi == nil {
 		return moveDone(ctx, s, src, dst)
@@ -427,20 +446,20 @@ func (s *fileStore) Move(ctx context.Context, src, dst string) error {
 		return nil
 	}
 	if err := s.checkWritable(dst); err != nil {
-		return fileFail("move to", dst, err)
+		return s.fail("move to", dst, err)
 	}
 	if err := s.root.MkdirAll(path.Dir(dst), 0o755); err != nil {
-		return fileFail("move to", dst, err)
+		return s.fail("move to", dst, err)
 	}
 	// One rename: the file store moves atomically, without a copy.
 	if err := s.root.Rename(src, dst); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return moveDone(ctx, s, src, dst)
 		}
-		return fileFail("move", src, err)
+		return s.fail("move", src, err)
 	}
 	if err := s.syncDir(path.Dir(dst)); err != nil {
-		return fileFail("move to", dst, err)
+		return s.fail("move to", dst, err)
 	}
 	s.prune(path.Dir(src))
 	return nil
@@ -491,7 +510,7 @@ func (s *fileStore) List(ctx context.Context, prefix, startAfter string) iter.Se
 		if dir != "" {
 			fi, err := s.lookup(strings.TrimSuffix(dir, "/"), false)
 			if err != nil {
-				yield(Object{}, fileFail("list", prefix, err))
+				yield(Object{}, s.fail("list", prefix, err))
 				return
 			}
 			if fi == nil || !fi.IsDir() {
@@ -502,7 +521,7 @@ func (s *fileStore) List(ctx context.Context, prefix, startAfter string) iter.Se
 				return // emptied and pruned since
 			}
 			if err != nil {
-				yield(Object{}, fileFail("list", prefix, err))
+				yield(Object{}, s.fail("list", prefix, err))
 				return
 			}
 			defer sub.Close()
@@ -536,7 +555,7 @@ func (s *fileStore) walk(ctx context.Context, root *os.Root, dir, filter, after 
 		return true // emptied and pruned while the walk was elsewhere
 	}
 	if err != nil {
-		return yield(Object{}, fileFail("list", dir, err))
+		return yield(Object{}, s.fail("list", dir, err))
 	}
 	start := 0
 	if after != "" {
@@ -562,7 +581,7 @@ func (s *fileStore) walk(ctx context.Context, root *os.Root, dir, filter, after 
 				continue // emptied and pruned since the directory was read
 			}
 			if err != nil {
-				return yield(Object{}, fileFail("list", key, err))
+				return yield(Object{}, s.fail("list", key, err))
 			}
 			more := s.walk(ctx, sub, key, "", after, yield)
 			sub.Close()
@@ -579,7 +598,7 @@ func (s *fileStore) walk(ctx context.Context, root *os.Root, dir, filter, after 
 			continue // deleted since the directory was read
 		}
 		if err != nil {
-			return yield(Object{}, fileFail("list", key, err))
+			return yield(Object{}, s.fail("list", key, err))
 		}
 		if !fi.Mode().IsRegular() {
 			continue

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -258,5 +259,46 @@ func TestFileDirectoryRemoved(t *testing.T) {
 				t.Errorf("%d alerts, want %d (one per call)", len(alerts), len(calls))
 			}
 		})
+	}
+}
+
+// A directory the worker may no longer write (a chmod during a deploy, say)
+// fails the deletion as retryable, not dead-lettered, and tells the process
+// so it can alert; restored, the retry deletes. Root ignores the mode, so
+// this runs only as another user; TestFileErrorClasses covers the errnos.
+func TestFilePermissionDeniedRetries(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() == 0 {
+		t.Skip("root is never denied by a directory's mode")
+	}
+	dir := t.TempDir()
+	var causes []string
+	s, err := storage.OpenWith(context.Background(), "file://"+dir, storage.Options{Degraded: func(c string) { causes = append(causes, c) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	if err := s.Put(ctx, "users/1/a.jpg", strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	userDir := filepath.Join(dir, "users", "1")
+	if err := os.Chmod(userDir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(userDir, 0o755) })
+
+	err = s.Delete(ctx, "users/1/a.jpg")
+	if errclass.Of(err) != errclass.Retry || !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("Delete in a read-only directory = %v (%s), want a retryable permission error", err, errclass.Of(err))
+	}
+	if diff := cmp.Diff([]string{storage.CausePermission}, causes); diff != "" {
+		t.Errorf("reported causes (-want +got):\n%s", diff)
+	}
+	if err := os.Chmod(userDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "users/1/a.jpg"); err != nil {
+		t.Errorf("Delete after the mode is restored = %v", err)
 	}
 }

@@ -28,6 +28,9 @@ type s3Store struct {
 	// missingBucket, if not nil, is told each time a call finds the bucket
 	// missing.
 	missingBucket func(bucket string)
+	// degraded, if not nil, is told the cause of each call refused for a
+	// reason a person fixes (Options.Degraded).
+	degraded func(cause string)
 }
 
 var _ Store = (*s3Store)(nil)
@@ -71,7 +74,7 @@ func openS3(ctx context.Context, loc Location, opts Options) (Store, error) {
 	if err != nil {
 		return nil, errclass.AsPermanent(fmt.Errorf("storage: %s: %w", loc, err))
 	}
-	s := &s3Store{client: client, transport: transport, bucket: loc.Bucket, loc: loc, timeout: timeout, missingBucket: opts.MissingBucket}
+	s := &s3Store{client: client, transport: transport, bucket: loc.Bucket, loc: loc, timeout: timeout, missingBucket: opts.MissingBucket, degraded: opts.Degraded}
 	// The check uses a client that does not retry, so a wrong endpoint
 	// reports its real cause (connection refused, no such host) instead of
 	// the timeout that retries would run into.
@@ -126,6 +129,27 @@ func isAuthCode(code string) bool {
 	return false
 }
 
+// isCredentialCode reports whether code says the configured key or secret
+// is wrong (not merely without a permission): that needs a new
+// configuration and a restart, so retrying cannot help.
+func isCredentialCode(code string) bool {
+	switch code {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AuthorizationHeaderMalformed", "XAdminUserNotFound":
+		return true
+	}
+	return false
+}
+
+// isQuotaCode reports whether code says the store has no room for now.
+func isQuotaCode(code string) bool {
+	switch code {
+	case "QuotaExceeded", "XMinioAdminBucketQuotaExceeded", "XMinioStorageFull", "InsufficientStorage",
+		"ServiceQuotaExceeded":
+		return true
+	}
+	return false
+}
+
 func (s *s3Store) String() string { return s.loc.String() }
 
 func (s *s3Store) Close() error { return nil }
@@ -156,10 +180,10 @@ func (s *s3Store) fail(ctx context.Context, op, key string, err error) error {
 	err = s.classify(op, key, err)
 	if errors.Is(err, ErrNotFound) {
 		if berr := s.confirmBucket(ctx, op, key); berr != nil {
-			return berr
+			return report(s.degraded, berr)
 		}
 	}
-	return err
+	return report(s.degraded, err)
 }
 
 // confirmBucket reports whether the bucket exists: nil if it does, an error
@@ -187,8 +211,11 @@ func (s *s3Store) confirmBucket(ctx context.Context, op, key string) error {
 }
 
 // classify wraps an S3 error with the operation and key, classed: the
-// server's refusals (4xx) are permanent, except a rate limit; the rest
-// (network, 5xx, SlowDown) is retryable.
+// server's refusals (4xx) are permanent, except a rate limit, and denied
+// access or a full quota, which are retried and marked degraded (see
+// degrade: a policy or quota is restored without touching the task, while
+// wrong credentials are not and stay permanent); the rest (network, 5xx,
+// SlowDown) is retryable.
 func (s *s3Store) classify(op, key string, err error) error {
 	resp := minio.ToErrorResponse(err)
 	if resp.Code == "NoSuchKey" || resp.Code == "NotFound" {
@@ -203,8 +230,12 @@ func (s *s3Store) classify(op, key string, err error) error {
 			s.missingBucket(s.bucket)
 		}
 		return errclass.AsPermanent(fmt.Errorf("%w: %q: %w", ErrBucketMissing, s.bucket, err))
-	case isAuthCode(resp.Code):
+	case isCredentialCode(resp.Code):
 		return errclass.AsPermanent(err)
+	case isQuotaCode(resp.Code) || resp.StatusCode == http.StatusInsufficientStorage:
+		return degrade(CauseQuota, err)
+	case isAuthCode(resp.Code) || resp.StatusCode == http.StatusForbidden:
+		return degrade(CausePermission, err)
 	case resp.Code == "SlowDown" || resp.StatusCode == http.StatusServiceUnavailable:
 		return err
 	case resp.StatusCode == http.StatusTooManyRequests:

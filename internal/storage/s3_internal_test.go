@@ -14,31 +14,46 @@ import (
 )
 
 // What the S3 server says decides whether the task retries; a wrong
-// "permanent" loses an erasure, a wrong "retry" loops on a dead bucket.
+// "permanent" loses an erasure, a wrong "retry" loops on a dead bucket. A
+// refusal a person must fix (a policy, a quota) is retried and reported as
+// degraded, so that a fault of a minute does not dead-letter every task.
 func TestS3ErrorClasses(t *testing.T) {
 	t.Parallel()
+	type result struct {
+		Class errclass.Class
+		Cause string // Degradation: what Options.Degraded is told
+	}
 	tests := []struct {
 		name string
 		err  error
-		want errclass.Class
+		want result
 	}{
-		{"NoSuchKey", minio.ErrorResponse{Code: "NoSuchKey", StatusCode: 404}, errclass.AlreadyGone},
-		{"AccessDenied", minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403}, errclass.Permanent},
-		{"BadSignature", minio.ErrorResponse{Code: "SignatureDoesNotMatch", StatusCode: 403}, errclass.Permanent},
-		{"NoSuchBucket", minio.ErrorResponse{Code: "NoSuchBucket", StatusCode: 404}, errclass.Permanent},
-		{"OtherClientError", minio.ErrorResponse{Code: "InvalidRequest", StatusCode: 400}, errclass.Permanent},
-		{"SlowDown", minio.ErrorResponse{Code: "SlowDown", StatusCode: 503}, errclass.Retry},
-		{"InternalError", minio.ErrorResponse{Code: "InternalError", StatusCode: 500}, errclass.Retry},
-		{"RequestTimeout", minio.ErrorResponse{Code: "RequestTimeout", StatusCode: 408}, errclass.Retry},
-		{"TooManyRequests", minio.ErrorResponse{Code: "TooManyRequests", StatusCode: 429}, errclass.Retry},
-		{"ConnectionRefused", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, errclass.Retry},
-		{"Canceled", fmt.Errorf("put: %w", context.Canceled), errclass.Retry},
+		{"NoSuchKey", minio.ErrorResponse{Code: "NoSuchKey", StatusCode: 404}, result{errclass.AlreadyGone, ""}},
+		{"AccessDenied", minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403}, result{errclass.Retry, CausePermission}},
+		{"AllAccessDisabled", minio.ErrorResponse{Code: "AllAccessDisabled", StatusCode: 403}, result{errclass.Retry, CausePermission}},
+		{"ExpiredToken", minio.ErrorResponse{Code: "ExpiredToken", StatusCode: 400}, result{errclass.Retry, CausePermission}},
+		{"Other403", minio.ErrorResponse{Code: "Forbidden", StatusCode: 403}, result{errclass.Retry, CausePermission}},
+		{"BadSignature", minio.ErrorResponse{Code: "SignatureDoesNotMatch", StatusCode: 403}, result{errclass.Permanent, ""}},
+		{"UnknownAccessKey", minio.ErrorResponse{Code: "InvalidAccessKeyId", StatusCode: 403}, result{errclass.Permanent, ""}},
+		{"QuotaExceeded", minio.ErrorResponse{Code: "QuotaExceeded", StatusCode: 403}, result{errclass.Retry, CauseQuota}},
+		{"MinioBucketQuota", minio.ErrorResponse{Code: "XMinioAdminBucketQuotaExceeded", StatusCode: 400}, result{errclass.Retry, CauseQuota}},
+		{"MinioStorageFull", minio.ErrorResponse{Code: "XMinioStorageFull", StatusCode: 507}, result{errclass.Retry, CauseQuota}},
+		{"NoSuchBucket", minio.ErrorResponse{Code: "NoSuchBucket", StatusCode: 404}, result{errclass.Permanent, ""}},
+		{"InvalidKey", minio.ErrorResponse{Code: "KeyTooLongError", StatusCode: 400}, result{errclass.Permanent, ""}},
+		{"OtherClientError", minio.ErrorResponse{Code: "InvalidRequest", StatusCode: 400}, result{errclass.Permanent, ""}},
+		{"SlowDown", minio.ErrorResponse{Code: "SlowDown", StatusCode: 503}, result{errclass.Retry, ""}},
+		{"InternalError", minio.ErrorResponse{Code: "InternalError", StatusCode: 500}, result{errclass.Retry, ""}},
+		{"RequestTimeout", minio.ErrorResponse{Code: "RequestTimeout", StatusCode: 408}, result{errclass.Retry, ""}},
+		{"TooManyRequests", minio.ErrorResponse{Code: "TooManyRequests", StatusCode: 429}, result{errclass.Retry, ""}},
+		{"ConnectionRefused", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, result{errclass.Retry, ""}},
+		{"Canceled", fmt.Errorf("put: %w", context.Canceled), result{errclass.Retry, ""}},
 	}
 	s := &s3Store{}
-	got := map[string]errclass.Class{}
-	want := map[string]errclass.Class{}
+	got := map[string]result{}
+	want := map[string]result{}
 	for _, tt := range tests {
-		got[tt.name] = errclass.Of(s.classify("stat", "users/1/a", tt.err))
+		err := s.classify("stat", "users/1/a", tt.err)
+		got[tt.name] = result{errclass.Of(err), Degradation(err)}
 		want[tt.name] = tt.want
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -49,6 +64,21 @@ func TestS3ErrorClasses(t *testing.T) {
 	}
 	if err := s.classify("stat", "users/1/a", minio.ErrorResponse{Code: "NoSuchKey", StatusCode: 404}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("NoSuchKey = %v, want ErrNotFound", err)
+	}
+}
+
+// A call refused for a degraded store tells Options.Degraded once, with its
+// cause; other failures do not.
+func TestS3DegradedIsReported(t *testing.T) {
+	t.Parallel()
+	var causes []string
+	s := &s3Store{degraded: func(c string) { causes = append(causes, c) }}
+	ctx := context.Background()
+	_ = s.fail(ctx, "put", "users/1/a", minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403})
+	_ = s.fail(ctx, "put", "users/1/a", minio.ErrorResponse{Code: "InternalError", StatusCode: 500})
+	_ = s.fail(ctx, "put", "users/1/a", minio.ErrorResponse{Code: "XMinioStorageFull", StatusCode: 507})
+	if diff := cmp.Diff([]string{CausePermission, CauseQuota}, causes); diff != "" {
+		t.Errorf("reported causes (-want +got):\n%s", diff)
 	}
 }
 

@@ -8,9 +8,10 @@
 // for single-machine installs and tests.
 //
 // Errors carry an errclass class so that callers never decide retries: an
-// invalid key, denied access or a missing bucket (ErrBucketMissing) is
-// permanent; network failures, 5xx and requests that outlive the store's
-// timeout are retryable; a missing object is ErrNotFound, classed "already
+// invalid key, wrong credentials or a missing bucket (ErrBucketMissing) is
+// permanent; network failures, 5xx, requests that outlive the store's
+// timeout, and denied access or a full quota (reported to Options.Degraded)
+// are retryable; a missing object is ErrNotFound, classed "already
 // gone", and on S3 only once the bucket is known to exist.
 package storage
 
@@ -263,6 +264,63 @@ type Options struct {
 	// can alert: every storage task fails, permanently, until it is
 	// restored.
 	MissingBucket func(bucket string)
+
+	// Degraded, if not nil, is called with the cause (CausePermission,
+	// CauseQuota) each time a call is refused for a reason a person must
+	// fix but that passes without touching the task: such calls are
+	// retried with backoff, not dead-lettered, so this is how the process
+	// alerts while tasks wait in retry.
+	Degraded func(cause string)
+}
+
+// Causes of a degraded store (Options.Degraded).
+const (
+	// CausePermission: access denied (a file or directory's mode or owner,
+	// a read-only mount, an S3 policy or an expired token).
+	CausePermission = "permission"
+	// CauseQuota: no room (a full disk or quota, an S3 storage quota).
+	CauseQuota = "quota"
+)
+
+// degradedError marks a refusal a person must fix (see Options.Degraded).
+type degradedError struct {
+	cause string
+	err   error
+}
+
+func (e *degradedError) Error() string { return e.err.Error() }
+func (e *degradedError) Unwrap() error { return e.err }
+
+// degrade marks err as a refusal for cause, classed retry: permission and
+// quota problems are states of the store that an operator ends (a chmod, a
+// policy restored, space freed) without any change to the task, so
+// dead-lettering at the first attempt would leave every task of a short
+// fault for a person to retry by hand; backoff outlasts the fault, and the
+// alert (Options.Degraded) tells a person it is there. A wrong policy that
+// stays wrong still dead-letters, once the task's retries run out.
+func degrade(cause string, err error) error {
+	return errclass.RetryAfter(&degradedError{cause: cause, err: err}, 0)
+}
+
+// Degradation returns the cause (CausePermission, CauseQuota) of err if it is
+// a refusal a person must fix, and "" otherwise.
+func Degradation(err error) string {
+	var d *degradedError
+	if errors.As(err, &d) {
+		return d.cause
+	}
+	return ""
+}
+
+// report tells notify (Options.Degraded, may be nil) the cause of err if it
+// has one, and returns err.
+func report(notify func(string), err error) error {
+	if notify != nil {
+		if cause := Degradation(err); cause != "" {
+			notify(cause)
+		}
+	}
+	return err
 }
 
 // TimeoutDefault is the default Options.Timeout: far above what one S3
@@ -280,7 +338,7 @@ func OpenWith(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	defer cancel()
 	switch loc.Scheme {
 	case "file":
-		return openFile(loc.Path, opts.MissingBucket)
+		return openFile(loc.Path, opts)
 	default:
 		return openS3(ctx, loc, opts)
 	}
