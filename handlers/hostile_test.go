@@ -45,7 +45,8 @@ func TestUnservedQueuesLoggedAndCounted(t *testing.T) {
 	}
 	var logs testutil.Buffer
 	gauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "u"}, []string{"queue"})
-	u := NewUnserved(UnservedParams{Inspector: testutil.Inspector(t, opt), Served: []string{"photo", "merge"}, Gauge: gauge, Log: zerolog.New(&logs)})
+	insp := &otherWorkers{Inspector: testutil.Inspector(t, opt)}
+	u := NewUnserved(UnservedParams{Inspector: insp, Served: []string{"photo", "merge"}, Gauge: gauge, Log: zerolog.New(&logs)})
 	for range 2 {
 		u.Check()
 	}
@@ -57,4 +58,22 @@ func TestUnservedQueuesLoggedAndCounted(t *testing.T) {
 	if n := strings.Count(logs.String(), "no worker serves"); n != 2 {
 		t.Errorf("%d log lines, want one per unserved queue:\n%s", n, logs.String())
 	}
+
+	// Another worker starts serving "photos": its tasks are no longer
+	// unserved, though this worker does not serve that queue.
+	insp.servers = []*asynq.ServerInfo{{Host: "other", Queues: map[string]int{"photos": 1}}}
+	u.Check()
+	for q, want := range map[string]float64{"default": 2, "photos": 0} {
+		if got := promtest.ToFloat64(gauge.WithLabelValues(q)); got != want {
+			t.Errorf("with another worker on photos: lifecycle_unserved_tasks{queue=%q} = %v, want %v", q, got, want)
+		}
+	}
 }
+
+// otherWorkers is an inspector whose Redis shows the given workers alive.
+type otherWorkers struct {
+	*asynq.Inspector
+	servers []*asynq.ServerInfo
+}
+
+func (o *otherWorkers) Servers() ([]*asynq.ServerInfo, error) { return o.servers, nil }

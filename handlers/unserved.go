@@ -37,8 +37,10 @@ type UnservedParams struct {
 	Inspector interface {
 		Queues() ([]string, error)
 		GetQueueInfo(queue string) (*asynq.QueueInfo, error)
+		Servers() ([]*asynq.ServerInfo, error)
 	}
-	// Served are the queues this worker serves.
+	// Served are the queues this worker serves; those of the other workers
+	// alive on the same Redis are read from their heartbeats.
 	Served []string
 	// Gauge is lifecycle_unserved_tasks{queue}.
 	Gauge *prometheus.GaugeVec
@@ -85,10 +87,14 @@ func (u *Unserved) Check() {
 		u.p.Log.Warn().Err(err).Msg("cannot list queues to find unserved tasks")
 		return
 	}
+	served := u.served()
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, q := range queues {
-		if slices.Contains(u.p.Served, q) {
+		if served[q] {
+			// Cleared, so that a queue a worker has started serving since
+			// stops showing as unserved.
+			u.p.Gauge.WithLabelValues(q).Set(0)
 			continue
 		}
 		info, err := u.p.Inspector.GetQueueInfo(q)
@@ -103,4 +109,25 @@ func (u *Unserved) Check() {
 				Msg("tasks wait on a queue no worker serves: they will never run (see lifecycle_unserved_tasks)")
 		}
 	}
+}
+
+// served is every queue that this worker or another live one serves: a
+// deployment may give its workers different queues, and a queue one of them
+// serves is not waiting for ever.
+func (u *Unserved) served() map[string]bool {
+	served := map[string]bool{}
+	for _, q := range u.p.Served {
+		served[q] = true
+	}
+	servers, err := u.p.Inspector.Servers()
+	if err != nil {
+		u.p.Log.Warn().Err(err).Msg("cannot list workers; counting only this worker's queues as served")
+		return served
+	}
+	for _, srv := range servers {
+		for q := range srv.Queues {
+			served[q] = true
+		}
+	}
+	return served
 }
