@@ -7,6 +7,7 @@ require (
 	github.com/containerd/errdefs v1.0.0
 	github.com/google/go-cmp v0.7.0
 	github.com/hibiken/asynq v0.26.0
+	github.com/lifecycle-worker/lifecycle/tasks v0.0.0
 	github.com/minio/minio-go/v7 v7.4.1
 	github.com/moby/moby/api v1.56.1
 	github.com/prometheus/client_golang v1.25.0
@@ -104,3 +105,8 @@ require (
 	google.golang.org/grpc v1.83.2 // indirect
 	gopkg.in/ini.v1 v1.67.3 // indirect
 )
+
+// tasks is a module of its own so that producers importing it get asynq
+// and the standard library only (tasks/CONTRACT.md); the worker builds it
+// from this tree.
+replace github.com/lifecycle-worker/lifecycle/tasks => ./tasks

@@ -3,12 +3,9 @@ package tasks_test
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hibiken/asynq"
 
-	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -40,33 +37,6 @@ func TestAssetsSweepPayloadValidate(t *testing.T) {
 				t.Errorf("NewAssetsSweepTask() error = %v, want an error: %v", err, tt.wantTaskErr)
 			}
 		})
-	}
-}
-
-func TestAssetsSweepTaskOptions(t *testing.T) {
-	t.Parallel()
-	p := tasks.AssetsSweepPayload{SweepID: "manual-1", DryRun: true}
-	task, err := tasks.NewAssetsSweepTask(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := testutil.AsynqRedis(t)
-	c := asynq.NewClient(r)
-	defer c.Close()
-	info, err := c.Enqueue(task)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := enqueued{ID: info.ID, Queue: info.Queue, Type: info.Type, Payload: string(info.Payload),
-		MaxRetry: info.MaxRetry, Timeout: info.Timeout, Retention: info.Retention, State: info.State}
-	want := enqueued{ID: p.TaskID(), Queue: "sweep", Type: "assets:sweep", Payload: `{"sweep_id":"manual-1","dry_run":true}`,
-		MaxRetry: 5, Timeout: 6 * time.Hour, Retention: 24 * time.Hour, State: asynq.TaskStatePending}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("stored task (-want, +got):\n%s", diff)
-	}
-	// The same sweep in purge mode is a different task.
-	if p.TaskID() == (tasks.AssetsSweepPayload{SweepID: "manual-1", Mode: "purge"}).TaskID() {
-		t.Error("quarantine and purge of one sweep id share a task id")
 	}
 }
 

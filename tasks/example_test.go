@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/tasks"
@@ -55,30 +54,6 @@ func ExampleNewUserMergeTask() {
 	// Output:
 	// user:merge
 	// {"guest_id":"guest-8f3a","user_id":"cust-1001"}
-}
-
-// What a producer sees when it sends the same request twice: the second call
-// succeeds, names the same task, and reports it as a duplicate.
-func ExampleClient_EnqueueMerge() {
-	m, err := miniredis.Run()
-	if err != nil {
-		panic(err)
-	}
-	defer m.Close()
-	c := tasks.NewClient(asynq.RedisClientOpt{Addr: m.Addr()})
-	defer c.Close()
-
-	p := tasks.UserMergePayload{GuestID: "guest-8f3a", UserID: "cust-1001", RequestID: "order-5521"}
-	for range 2 {
-		res, err := c.EnqueueMerge(context.Background(), p)
-		if err != nil {
-			panic(err)
-		}
-		fmt.Printf("queue=%s duplicate=%v same id=%v\n", res.Queue, res.Duplicate, res.TaskID == p.TaskID())
-	}
-	// Output:
-	// queue=merge duplicate=false same id=true
-	// queue=merge duplicate=true same id=true
 }
 
 // The worker side: decode and validate in one call; poison input is marked so

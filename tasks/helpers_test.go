@@ -1,10 +1,6 @@
 package tasks_test
 
 import (
-	"testing"
-
-	"github.com/hibiken/asynq"
-
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -43,9 +39,8 @@ func ve(fieldProblem ...string) []tasks.ValidationError {
 	return out
 }
 
-func newClient(t *testing.T, r asynq.RedisConnOpt) *tasks.Client {
-	t.Helper()
-	c := tasks.NewClient(r)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
+// Payloads that several tests send.
+var (
+	photoPayload = tasks.PhotoDeletePayload{System: tasks.SystemBigin, UserID: "u-1", Module: tasks.BiginContacts, RecordID: "42", RequestID: "r-1"}
+	mergePayload = tasks.UserMergePayload{GuestID: "g-1", UserID: "u-1", RequestID: "order-9"}
+)

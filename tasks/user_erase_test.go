@@ -1,14 +1,12 @@
 package tasks_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -48,32 +46,6 @@ func TestUserErasePayloadValidate(t *testing.T) {
 				t.Errorf("Validate() problems (-want, +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-// TestUserEraseFiledTwiceIsOneTask: the request id alone decides the task;
-// each continuation slice is a task of its own.
-func TestUserEraseFiledTwiceIsOneTask(t *testing.T) {
-	t.Parallel()
-	c := newClient(t, testutil.AsynqRedis(t))
-	p := tasks.UserErasePayload{RequestID: "gdpr-1", UserID: "u-1", FiledBy: "dpo-1", FiledAt: time.Now()}
-	again := p
-	again.BPMUser, again.FiledBy = "someone", "dpo-2"
-	next := p
-	next.Slice = 1
-	var got []bool
-	for _, q := range []tasks.UserErasePayload{p, again, next} {
-		res, err := c.EnqueueErase(context.Background(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Queue != tasks.QueueErase {
-			t.Errorf("queue %q, want %q", res.Queue, tasks.QueueErase)
-		}
-		got = append(got, res.Duplicate)
-	}
-	if diff := cmp.Diff([]bool{false, true, false}, got); diff != "" {
-		t.Errorf("duplicates (-want +got):\n%s", diff)
 	}
 }
 

@@ -1,4 +1,4 @@
-package tasks_test
+package taskscheck_test
 
 import (
 	"context"
