@@ -46,3 +46,7 @@
 // good), the same request is reported as a duplicate and is not retried.
 // Re-run the archived task (asynq Inspector.RunTask) instead of re-enqueueing.
 package tasks
+
+// schema/*.json (the payloads as JSON Schema, CONTRACT.md) are generated
+// from the payload structs by a test, which also checks them.
+//go:generate go test -run ^TestSchemasMatchStructs$ -update .
