@@ -104,6 +104,9 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 			}
 			ev.Msg("task " + outcome)
 			recordOutcome(ctx, outcome, err)
+			if ret == nil {
+				writeResult(t, outcome)
+			}
 			return ret
 		})
 	}
@@ -197,6 +200,16 @@ func IsFailure(err error) bool { return !errclass.IsThrottled(err) }
 // recordOutcome adds the outcome to the attempt's span (see Tracing): an
 // error status for a retry or a dead letter, with the error's class, not its
 // message.
+// writeResult keeps a finished task's outcome (succeeded, already_gone) as
+// its asynq result, for its retention: GET /v1/tasks/{id} answers it. A
+// failure to write it costs only that answer's detail, so it is not an error
+// of the task.
+func writeResult(t *asynq.Task, outcome string) {
+	if w := t.ResultWriter(); w != nil {
+		_, _ = w.Write([]byte(`{"outcome":"` + outcome + `"}`))
+	}
+}
+
 func recordOutcome(ctx context.Context, outcome string, err error) {
 	span := trace.SpanFromContext(ctx)
 	span.SetAttributes(attribute.String("lifecycle.outcome", outcome))

@@ -160,6 +160,7 @@ func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, token config.S
 		Gatherer: reg,
 		Log:      log,
 		Erasures: erasures,
+		Tasks:    api.NewTaskQueue(newTaskClient(rdb), asynq.NewInspectorFromRedisClient(rdb)),
 		Token:    token.Value(),
 	})
 	// A server span for each /v1 request, in the caller's trace when it

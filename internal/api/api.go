@@ -37,6 +37,10 @@ type Params struct {
 	// nil leaves them out.
 	Erasures ErasureService
 
+	// Tasks serves the producers' enqueue routes (enqueue.go) and the task
+	// status route (tasks_status.go); nil leaves them out.
+	Tasks TaskQueue
+
 	// Token guards the /v1 routes: callers send "Authorization: Bearer
 	// <Token>". Without one, /v1 answers loopback clients only: filing an
 	// erasure deletes a person's data, so an address reachable from the
@@ -65,9 +69,15 @@ func New(p Params) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "redis": "ok"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Gatherer, promhttp.HandlerOpts{}))
-	if p.Erasures != nil {
+	if p.Erasures != nil || p.Tasks != nil {
 		v1 := http.NewServeMux()
-		erasureRoutes(v1, p)
+		if p.Erasures != nil {
+			erasureRoutes(v1, p)
+		}
+		if p.Tasks != nil {
+			enqueueRoutes(v1, p)
+			taskRoutes(v1, p)
+		}
 		mux.Handle("/v1/", authorized(p.Token, p.Log, sameSite(p.Log, jsonErrors(v1, p.Log))))
 	}
 	return jsonErrors(mux, p.Log)

@@ -58,6 +58,12 @@ func statusOf(err error) int {
 // writeError answers err as JSON with the status statusOf gives it. Only
 // internal errors are logged, and only they hide their message.
 func writeError(w http.ResponseWriter, log zerolog.Logger, err error) {
+	status, body := errorAnswer(log, err)
+	writeJSON(w, status, body)
+}
+
+// errorAnswer is the status and body writeError answers err with.
+func errorAnswer(log zerolog.Logger, err error) (int, errorBody) {
 	status := statusOf(err)
 	body := errorBody{Error: err.Error()}
 	var ves []*tasks.ValidationError
@@ -79,7 +85,7 @@ func writeError(w http.ResponseWriter, log zerolog.Logger, err error) {
 			body.Fields = append(body.Fields, fieldProblem{v.Field, v.Problem})
 		}
 	}
-	writeJSON(w, status, body)
+	return status, body
 }
 
 // jsonErrors answers what mux itself refuses (404 for an unknown path, 405
