@@ -170,7 +170,9 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 		return c
 	}
 	approve := decide("approve", "let a request awaiting approval run (not by the identity that filed it)",
-		func(s *erasure.Service) func(context.Context, string, string) (erasure.Record, error) { return s.Approve })
+		func(s *erasure.Service) func(context.Context, string, string) (erasure.Record, error) {
+			return s.Approve
+		})
 	deny := decide("deny", "refuse a request awaiting approval, with a reason",
 		func(s *erasure.Service) func(context.Context, string, string) (erasure.Record, error) { return s.Deny })
 

@@ -233,10 +233,10 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 		return nil, err
 	}
 	services := handlers.Services{
-		Photos:      &photo.Deleter{Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store},
-		Merges:      &merge.Merger{Artifi: up.artifi, Store: store, Redis: rdb, Identity: ids, Locks: locks, Log: log},
-		Erasures:    erasures,
-		Sweeps:      sweeps,
+		Photos:   &photo.Deleter{Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store},
+		Merges:   &merge.Merger{Artifi: up.artifi, Store: store, Redis: rdb, Identity: ids, Locks: locks, Log: log},
+		Erasures: erasures,
+		Sweeps:   sweeps,
 		DeadLetters: withAuditCopy{
 			DeadLetters: &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: b.reg.DeadLetters, CopyFailures: b.reg.DeadLetterCopyFailures},
 			audit:       &audit.Recorder{Redis: rdb, Store: store}, log: log,

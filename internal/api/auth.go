@@ -64,7 +64,7 @@ func callerOf(ctx context.Context) caller {
 // Names the audit trail gives callers that have no token of their own.
 const (
 	allScopesTokenName = "api-token"
-	loopbackCaller      = "loopback"
+	loopbackCaller     = "loopback"
 )
 
 // authenticate finds the caller of a /v1 request: a token from the tokens

@@ -80,12 +80,12 @@ func (s Secret) Value() string { return string(s) }
 // Config is every setting of every subcommand; each subcommand binds only the
 // fields it uses.
 type Config struct {
-	RedisURL        string // empty in dev: embedded Redis
-	Redis           asynq.RedisConnOpt
-	HTTPAddr        string
-	APIToken        Secret
+	RedisURL string // empty in dev: embedded Redis
+	Redis    asynq.RedisConnOpt
+	HTTPAddr string
+	APIToken Secret
 	// APITokens are the scoped tokens of LIFECYCLE_API_TOKENS_FILE.
-	APITokens []apitoken.Token
+	APITokens       []apitoken.Token
 	Storage         string
 	S3AccessKey     Secret
 	S3SecretKey     Secret
