@@ -28,6 +28,7 @@ type approvalBundle struct {
 	in       *asynq.Inspector
 	recorder *audit.Recorder
 	svc      *erasure.Service
+	tokens   *apitoken.Set
 }
 
 func setupApproval(t *testing.T) approvalBundle {
@@ -56,6 +57,7 @@ func setupApproval(t *testing.T) approvalBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.tokens = set
 	b.svc = &erasure.Service{Store: erasure.NewStore(rdb), Queue: erasuretasks.NewQueue(client, in), Approval: true, Audit: true}
 	b.h = New(Params{Gatherer: prometheus.NewRegistry(), Log: zerolog.Nop(), Erasures: b.svc, Tokens: set, Audit: b.recorder})
 	return b
@@ -237,5 +239,49 @@ func TestRouteScopes(t *testing.T) {
 				t.Errorf("%s %s (scope %s), %s: %d %s", r.Method, r.Path, r.Scope, c.name, rec.Code, rec.Body)
 			}
 		}
+	}
+}
+
+func TestExtensionAndReceiptOverHTTP(t *testing.T) {
+	b := setupApproval(t)
+	b.svc.Approval = false
+	receipts := map[string][]byte{"gdpr-3": []byte(`{"request_id":"gdpr-3","signature":"x"}`)}
+	b.h = New(Params{Gatherer: prometheus.NewRegistry(), Log: zerolog.Nop(), Erasures: b.svc, Tokens: b.tokens, Audit: b.recorder,
+		Receipts: func(_ context.Context, id string) ([]byte, error) {
+			if doc, ok := receipts[id]; ok {
+				return doc, nil
+			}
+			return nil, ErrNoReceipt
+		}})
+	if code, got := b.do(t, "alice", "POST", "/v1/erasures", `{"request_id":"gdpr-4","user_id":"u-4","filed_by":"dpo-1","filed_at":"2026-11-20T09:00:00Z"}`); code != 202 {
+		t.Fatalf("file: %d %v", code, got)
+	}
+	steps := []struct {
+		who, method, path, body string
+		status                  int
+		dueAt                   string
+	}{
+		{"bob", "POST", "/v1/erasures/gdpr-4/extension", `{}`, 400, ""},
+		{"bob", "POST", "/v1/erasures/gdpr-4/extension", `{"reason":"records on paper"}`, 200, "2027-02-20T09:00:00Z"},
+		{"bob", "POST", "/v1/erasures/gdpr-4/extension", `{"reason":"again"}`, 409, ""},
+		{"bob", "POST", "/v1/erasures/nope/extension", `{"reason":"x"}`, 404, ""},
+		{"reader", "GET", "/v1/erasures/gdpr-3/receipt", "", 200, ""},
+		{"reader", "GET", "/v1/erasures/gdpr-4/receipt", "", 404, ""},
+	}
+	for _, s := range steps {
+		code, got := b.do(t, s.who, s.method, s.path, s.body)
+		if code != s.status {
+			t.Errorf("%s %s %s: %d %v, want %d", s.method, s.path, s.body, code, got, s.status)
+		}
+		if s.dueAt != "" && got["due_at"] != s.dueAt {
+			t.Errorf("%s: due_at %v, want %s", s.path, got["due_at"], s.dueAt)
+		}
+		if strings.HasSuffix(s.path, "gdpr-3/receipt") && got["request_id"] != "gdpr-3" {
+			t.Errorf("receipt: %v", got)
+		}
+	}
+	entries, _ := b.recorder.List(context.Background(), audit.Filter{Subject: "gdpr-4"})
+	if len(entries) != 2 || entries[1].Action != audit.ErasureExtend || entries[1].Who != "bob" || entries[1].Why != "records on paper" {
+		t.Errorf("audit of gdpr-4: %+v", entries)
 	}
 }
