@@ -385,10 +385,6 @@ var settings = map[Group][]setting{
 		usage: "how long finished (done, denied) erasures stay listed; their records stay in Redis regardless",
 		set:   func(c *Config, v string) error { return positiveDuration(v, &c.Privacy.HistoryRetention) },
 	}, {
-		flag: "webhook-url", env: "LIFECYCLE_WEBHOOK_URL",
-		usage: "URL that receives a signed POST when an erasure is done, failed, needs review or is at risk (empty: none)",
-		set:   func(c *Config, v string) error { c.Privacy.WebhookURL = v; return httpURL(v) },
-	}, {
 		flag: "webhook-secret", env: "LIFECYCLE_WEBHOOK_SECRET", secret: true,
 		usage: "key of the webhooks' HMAC-SHA256 signature, at least 16 bytes; required with --webhook-url",
 		set: func(c *Config, v string) error {
@@ -396,10 +392,18 @@ var settings = map[Group][]setting{
 				return fmt.Errorf("too short (%d bytes): use at least 16 random bytes", len(v))
 			}
 			c.Privacy.WebhookSecret = Secret(v)
-			if c.Privacy.WebhookURL != "" && v == "" {
-				return errors.New("required with LIFECYCLE_WEBHOOK_URL: receivers must be able to check what they get")
-			}
 			return nil
+		},
+	}, {
+		// After the secret, which it needs.
+		flag: "webhook-url", env: "LIFECYCLE_WEBHOOK_URL",
+		usage: "URL that receives a signed POST when an erasure is done, failed, needs review or is at risk (empty: none)",
+		set: func(c *Config, v string) error {
+			if v != "" && c.Privacy.WebhookSecret == "" {
+				return errors.New("needs LIFECYCLE_WEBHOOK_SECRET: receivers must be able to check what they get")
+			}
+			c.Privacy.WebhookURL = v
+			return httpURL(v)
 		},
 	}},
 	GroupStorage: {
