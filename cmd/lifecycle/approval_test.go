@@ -25,6 +25,9 @@ func TestApprovalFromTheCLI(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "cannot approve it (four eyes)") {
 		t.Errorf("approve by the filer: exit %d %q, want %d refusing", code, errOut, exitUsage)
 	}
+	if _, out, _ = run(t, env, "erasure", "status", "gdpr-5"); !strings.Contains(out, "status    awaiting_approval\n") || !strings.Contains(out, "approval  awaiting an identity other than "+audit.CLIUser()) {
+		t.Errorf("erasure status of an awaiting request:\n%s", out)
+	}
 	if code, _, errOut = run(t, env, "erasure", "deny", "gdpr-5"); code != exitUsage || !strings.Contains(errOut, "--reason is required") {
 		t.Errorf("deny without a reason: exit %d %q", code, errOut)
 	}

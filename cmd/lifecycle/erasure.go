@@ -257,6 +257,13 @@ func printStatus(w io.Writer, r erasure.Record) {
 	if r.Extension != nil {
 		fmt.Fprintf(w, "extended  %s: %s\n", r.Extension.GrantedAt.Format(time.RFC3339), r.Extension.Reason)
 	}
+	if a := r.Approval; a != nil {
+		if a.Decision == "" {
+			fmt.Fprintf(w, "approval  awaiting an identity other than %s\n", a.FiledBy)
+		} else {
+			fmt.Fprintf(w, "approval  %s by %s at %s: %s\n", a.Decision, a.By, a.At.Format(time.RFC3339), a.Reason)
+		}
+	}
 	if r.AtRisk {
 		fmt.Fprintln(w, "AT RISK   of missing the deadline")
 	}
