@@ -29,10 +29,13 @@ type Services struct {
 	Erasures    Eraser
 	Sweeps      Sweeper
 	DeadLetters DeadLetters
+	// Webhooks posts notifications; nil: no webhook is configured, and a
+	// webhook:deliver task (from a time one was) is dead-lettered saying so.
+	Webhooks WebhookSender
 }
 
 // knownTypes are the task types Register handles, for error messages.
-var knownTypes = []string{tasks.TypePhotoDelete, tasks.TypeUserMerge, tasks.TypeUserErase, tasks.TypeAssetsSweep, tasks.TypeDeadLetterArchive}
+var knownTypes = []string{tasks.TypePhotoDelete, tasks.TypeUserMerge, tasks.TypeUserErase, tasks.TypeAssetsSweep, tasks.TypeDeadLetterArchive, tasks.TypeWebhookDeliver}
 
 // Register wires every handler into mux. A task of another type is
 // dead-lettered at once, naming its type. A missing service is an error at
@@ -62,5 +65,17 @@ func Register(mux *asynq.ServeMux, s Services) error {
 	mux.Handle(tasks.TypeUserErase, &UserErase{Eraser: s.Erasures})
 	mux.Handle(tasks.TypeAssetsSweep, &AssetsSweep{Sweeper: s.Sweeps})
 	mux.Handle(tasks.TypeDeadLetterArchive, &DeadLetterArchive{Archiver: s.DeadLetters})
+	webhooks := s.Webhooks
+	if webhooks == nil {
+		webhooks = noWebhook{}
+	}
+	mux.Handle(tasks.TypeWebhookDeliver, &WebhookDeliver{Sender: webhooks})
 	return nil
+}
+
+// noWebhook dead-letters notifications when no webhook URL is configured.
+type noWebhook struct{}
+
+func (noWebhook) Send(context.Context, string, tasks.WebhookDeliverPayload) error {
+	return fmt.Errorf("webhook: LIFECYCLE_WEBHOOK_URL not configured: %w", asynq.SkipRetry)
 }

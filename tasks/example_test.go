@@ -94,4 +94,5 @@ func ExampleQueueWeights() {
 	// photo 3
 	// erase 2
 	// sweep 1
+	// webhook 1
 }

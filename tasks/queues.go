@@ -25,6 +25,9 @@ const (
 	// QueueSweep carries assets:sweep and deadletters:archive. It has the
 	// lowest weight: both are background housekeeping.
 	QueueSweep = "sweep"
+	// QueueWebhook carries webhook:deliver: a receiver that is down backs
+	// up this queue only, and its dead letters are notifications nobody got.
+	QueueWebhook = "webhook"
 )
 
 // queueWeights is the one place that ranks the queues.
@@ -33,6 +36,8 @@ var queueWeights = map[string]int{
 	QueuePhoto: 3,
 	QueueErase: 2,
 	QueueSweep: 1,
+	// As light as sweep: a notification waits seconds, nobody's data does.
+	QueueWebhook: 1,
 }
 
 // QueueWeights returns the default weights for asynq.Config.Queues: a worker

@@ -10,7 +10,7 @@ import (
 
 func TestQueues(t *testing.T) {
 	t.Parallel()
-	want := map[string]int{"merge": 6, "photo": 3, "erase": 2, "sweep": 1}
+	want := map[string]int{"merge": 6, "photo": 3, "erase": 2, "sweep": 1, "webhook": 1}
 	got := tasks.QueueWeights()
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("QueueWeights() (-want, +got):\n%s", diff)
@@ -19,7 +19,7 @@ func TestQueues(t *testing.T) {
 	if diff := cmp.Diff(want, tasks.QueueWeights()); diff != "" {
 		t.Errorf("QueueWeights() after a caller changed its copy (-want, +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"merge", "photo", "erase", "sweep"}, tasks.Queues()); diff != "" {
+	if diff := cmp.Diff([]string{"merge", "photo", "erase", "sweep", "webhook"}, tasks.Queues()); diff != "" {
 		t.Errorf("Queues() (-want, +got):\n%s", diff)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
+	"github.com/lifecycle-worker/lifecycle/internal/audit"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
 )
@@ -69,6 +70,9 @@ Redis comes from --redis-url or LIFECYCLE_REDIS_URL.`,
 				if err := in.RunTask(t.Queue, t.ID); err != nil {
 					return err
 				}
+				if err := audit.Record(ctx, audit.Entry{Action: audit.DeadLetterRetry, Subject: t.Queue + "/" + t.ID}); err != nil {
+					return err
+				}
 				fmt.Fprintf(e.stdout, "retrying %s on %s\n", t.ID, t.Queue)
 				return nil
 			}
@@ -86,6 +90,9 @@ Redis comes from --redis-url or LIFECYCLE_REDIS_URL.`,
 				if err := in.RunTask(t.Queue, t.ID); err != nil {
 					return fmt.Errorf("retry %s: %w (after %d retried)", t.ID, err, n)
 				}
+				if err := audit.Record(ctx, audit.Entry{Action: audit.DeadLetterRetry, Subject: t.Queue + "/" + t.ID, Why: "--all"}); err != nil {
+					return err
+				}
 				n++
 			}
 			fmt.Fprintf(e.stdout, "retrying %d dead letters\n", n)
@@ -102,6 +109,9 @@ Redis comes from --redis-url or LIFECYCLE_REDIS_URL.`,
 				return err
 			}
 			if err := in.DeleteTask(t.Queue, t.ID); err != nil {
+				return err
+			}
+			if err := audit.Record(ctx, audit.Entry{Action: audit.DeadLetterDelete, Subject: t.Queue + "/" + t.ID}); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "deleted %s from %s (its copy stays in storage under dead-letters/)\n", t.ID, t.Queue)
@@ -134,7 +144,8 @@ func dlqCmd(e env, use, short string, args cobra.PositionalArgs, run func(ctx co
 		}
 		defer rdb.Close()
 		in := asynq.NewInspectorFromRedisClient(rdb)
-		return run(cmd.Context(), in, args)
+		// No storage here: the worker copies the entries (audit.Recorder.Copy).
+		return run(audit.NewContext(cmd.Context(), &audit.Recorder{Redis: rdb}, audit.CLIUser()), in, args)
 	}
 	return cmd
 }

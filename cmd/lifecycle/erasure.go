@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lifecycle-worker/lifecycle/internal/audit"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
@@ -67,6 +68,8 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 				fmt.Fprintf(e.stdout, "request %s was filed before (nothing changed): status %s, task %s, due %s\n", rec.Request.ID, rec.State.Status, rec.TaskID, rec.DueAt.Format(time.RFC3339))
 			case rec.JoinedTo != "":
 				fmt.Fprintf(e.stdout, "request %s joined request %s, which is erasing the same user: due %s\n", rec.Request.ID, rec.JoinedTo, rec.DueAt.Format(time.RFC3339))
+			case rec.State.Status == erasure.StatusAwaitingApproval:
+				fmt.Fprintf(e.stdout, "request %s filed, awaiting approval by another identity (lifecycle erasure approve): due %s\n", rec.Request.ID, rec.DueAt.Format(time.RFC3339))
 			default:
 				fmt.Fprintf(e.stdout, "request %s filed: task %s, due %s\n", rec.Request.ID, rec.TaskID, rec.DueAt.Format(time.RFC3339))
 			}
@@ -97,15 +100,39 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 	status.Flags().BoolVar(&statusJSON, "json", false, "print the record as JSON")
 
 	var listJSON bool
-	list := erasureCmd(e, "list", "open requests, soonest due first, with days left and whether at risk",
+	var listState, listSince, listFormat string
+	list := erasureCmd(e, "list [--state done|failed|needs_review|awaiting_approval|denied|open|all] [--since RFC3339] [--format table|json|csv]",
+		"requests, soonest due first, with days left and whether at risk: open ones, or by --state",
 		erasureArgs("list", 0, "no arguments"),
 		func(ctx context.Context, svc *erasure.Service, _ []string) error {
-			recs, err := svc.Open(ctx)
+			var f erasure.ListFilter
+			var err error
+			if listState != "" {
+				if f, err = erasure.ParseStates(listState); err != nil {
+					return &usageError{"--state: " + err.Error()}
+				}
+			}
+			if listSince != "" {
+				if f.Since, err = time.Parse(time.RFC3339, listSince); err != nil {
+					return &usageError{"--since: want RFC 3339 such as 2026-01-31T10:00:00Z"}
+				}
+			}
+			format := listFormat
+			if listJSON {
+				format = "json"
+			}
+			recs, err := svc.List(ctx, f)
 			if err != nil {
 				return err
 			}
-			if listJSON {
+			switch format {
+			case "json":
 				return writeJSONTo(e.stdout, recs)
+			case "csv":
+				return erasure.WriteCSV(e.stdout, recs)
+			case "table":
+			default:
+				return &usageError{"--format: want table, json or csv"}
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "REQUEST\tUSER\tSTATUS\tSTEPS\tDUE\tDAYS LEFT\tAT RISK")
@@ -114,7 +141,40 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 			}
 			return tw.Flush()
 		})
-	list.Flags().BoolVar(&listJSON, "json", false, "print the records as JSON")
+	list.Flags().BoolVar(&listJSON, "json", false, "print the records as JSON (as --format json)")
+	list.Flags().StringVar(&listState, "state", "", "states, comma-separated, or open or all (default: open)")
+	list.Flags().StringVar(&listSince, "since", "", "only requests filed at or after this time (RFC 3339)")
+	list.Flags().StringVar(&listFormat, "format", "table", "table, json or csv")
+
+	var decisionReason string
+	decide := func(name, short string, do func(*erasure.Service) func(ctx context.Context, id, reason string) (erasure.Record, error)) *cobra.Command {
+		c := erasureCmd(e, name+" REQUEST_ID --reason TEXT", short, erasureIDArg(name),
+			func(ctx context.Context, svc *erasure.Service, args []string) error {
+				if name == "deny" && strings.TrimSpace(decisionReason) == "" {
+					return &usageError{"erasure deny: --reason is required"}
+				}
+				if err := checkText("--reason", decisionReason, maxReasonLen); err != nil {
+					return err
+				}
+				rec, err := do(svc)(ctx, args[0], decisionReason)
+				switch {
+				case errors.Is(err, erasure.ErrSameIdentity), errors.Is(err, erasure.ErrNotAwaiting):
+					return &usageError{"erasure " + name + ": " + err.Error()}
+				case err != nil:
+					return err
+				}
+				fmt.Fprintf(e.stdout, "request %s %s: status %s, due %s (%d days left)\n", rec.Request.ID, rec.Approval.Decision, rec.State.Status, rec.DueAt.Format(time.RFC3339), rec.DaysLeft)
+				return nil
+			})
+		c.Flags().StringVar(&decisionReason, "reason", "", "why (required to deny)")
+		return c
+	}
+	approve := decide("approve", "let a request awaiting approval run (not by the identity that filed it)",
+		func(s *erasure.Service) func(context.Context, string, string) (erasure.Record, error) {
+			return s.Approve
+		})
+	deny := decide("deny", "refuse a request awaiting approval, with a reason",
+		func(s *erasure.Service) func(context.Context, string, string) (erasure.Record, error) { return s.Deny })
 
 	var reason string
 	extend := erasureCmd(e, "extend REQUEST_ID --reason TEXT", "extend a request's deadline, once: one month becomes three",
@@ -138,7 +198,7 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 		})
 	extend.Flags().StringVar(&reason, "reason", "", "why, as the person will be told (required)")
 
-	cmd.AddCommand(file, status, list, extend)
+	cmd.AddCommand(file, status, list, extend, approve, deny)
 	return cmd
 }
 
@@ -147,7 +207,7 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 // nothing is logged.
 func erasureCmd(e env, use, short string, args cobra.PositionalArgs, run func(ctx context.Context, svc *erasure.Service, args []string) error) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, Args: args}
-	load := bindSettings(cmd, e, config.GroupRedis|config.GroupLog)
+	load := bindSettings(cmd, e, config.GroupRedis|config.GroupLog|config.GroupPrivacy)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cfg, err := load()
 		if err != nil {
@@ -159,7 +219,9 @@ func erasureCmd(e env, use, short string, args cobra.PositionalArgs, run func(ct
 			return err
 		}
 		defer rdb.Close()
-		return run(ctx, newErasureService(rdb), args)
+		// No storage here: the worker copies the entries (audit.Recorder.Copy).
+		ctx = audit.NewContext(ctx, &audit.Recorder{Redis: rdb}, audit.CLIUser())
+		return run(ctx, newErasureService(rdb, cfg), args)
 	}
 	return cmd
 }
@@ -194,6 +256,13 @@ func printStatus(w io.Writer, r erasure.Record) {
 	fmt.Fprintf(w, "filed     %s by %s\ndue       %s (%d days left)\n", r.Request.FiledAt.Format(time.RFC3339), r.Request.FiledBy, r.DueAt.Format(time.RFC3339), r.DaysLeft)
 	if r.Extension != nil {
 		fmt.Fprintf(w, "extended  %s: %s\n", r.Extension.GrantedAt.Format(time.RFC3339), r.Extension.Reason)
+	}
+	if a := r.Approval; a != nil {
+		if a.Decision == "" {
+			fmt.Fprintf(w, "approval  awaiting an identity other than %s\n", a.FiledBy)
+		} else {
+			fmt.Fprintf(w, "approval  %s by %s at %s: %s\n", a.Decision, a.By, a.At.Format(time.RFC3339), a.Reason)
+		}
 	}
 	if r.AtRisk {
 		fmt.Fprintln(w, "AT RISK   of missing the deadline")
@@ -230,6 +299,9 @@ func writeJSONTo(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// errNoReceipt means storage holds no receipt of the request.
+var errNoReceipt = errors.New("no receipt")
 
 const receiptUsage = "usage: lifecycle receipt verify FILE|REQUEST_ID, or lifecycle receipt get REQUEST_ID"
 
@@ -344,7 +416,7 @@ func readReceipt(ctx context.Context, cfg *config.Config, arg string) (name stri
 func getReceipt(ctx context.Context, store storage.Store, id string) ([]byte, error) {
 	r, err := store.Get(ctx, skeys.Receipt(id))
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("no receipt of request %q in %s (no file by that name either): is it done? see lifecycle erasure status", id, store)
+		return nil, fmt.Errorf("%w: no receipt of request %q in %s (no file by that name either): is it done? see lifecycle erasure status", errNoReceipt, id, store)
 	}
 	if err != nil {
 		return nil, err

@@ -113,18 +113,18 @@ settings, 3 Redis unreachable.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	root.AddCommand(
 		roleCmd(e, "dev", "everything in one process: embedded Redis, simulators, worker, scheduler, HTTP",
-			config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSchedule|config.GroupErasure|config.GroupDev,
+			config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSchedule|config.GroupErasure|config.GroupDev|config.GroupPrivacy,
 			func(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 				return runDev(ctx, e.stdout, cfg, log)
 			}),
 		roleCmd(e, "worker", "run tasks from Redis (asynq server)",
-			config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSweep|config.GroupErasure,
+			config.GroupRedis|config.GroupHTTP|config.GroupWorker|config.GroupStorage|config.GroupUpstream|config.GroupSweep|config.GroupErasure|config.GroupPrivacy,
 			runWorker),
 		roleCmd(e, "scheduler", "enqueue periodic tasks (any number may run; each firing is enqueued once)",
 			config.GroupRedis|config.GroupSchedule, runScheduler),
-		roleCmd(e, "api", "serve the HTTP API: /healthz, /readyz, /metrics",
-			config.GroupRedis|config.GroupHTTP, runAPI),
-		newEnqueueCmd(e), newDLQCmd(e), newErasureCmd(e), newReceiptCmd(e), newSweepCmd(e),
+		roleCmd(e, "api", "serve the HTTP API: /healthz, /readyz, /metrics and /v1",
+			config.GroupRedis|config.GroupHTTP|config.GroupStorage|config.GroupPrivacy, runAPI),
+		newEnqueueCmd(e), newDLQCmd(e), newErasureCmd(e), newReceiptCmd(e), newSweepCmd(e), newAuditCmd(e), newTokenCmd(e),
 		newSimulateCmd(e), newVersionCmd(e),
 	)
 	return root

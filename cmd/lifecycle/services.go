@@ -19,6 +19,8 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/handlers"
 	"github.com/lifecycle-worker/lifecycle/internal/api"
+	"github.com/lifecycle-worker/lifecycle/internal/apitoken"
+	"github.com/lifecycle-worker/lifecycle/internal/audit"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
@@ -85,7 +87,11 @@ func (b *base) Close() {
 
 // serveHTTP serves the API on the base's listener until ctx ends.
 func (b *base) serveHTTP(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
-	return serveHTTP(ctx, b.ln, apiHandler(b.rdb, b.reg, cfg.APIToken, log), log)
+	h, err := apiHandler(ctx, b.rdb, b.reg, cfg, log)
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, b.ln, h, log)
 }
 
 // runParts runs the parts of a process until ctx ends or any part returns,
@@ -152,22 +158,49 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-func apiHandler(rdb redis.UniversalClient, reg *metrics.Registry, token config.Secret, log zerolog.Logger) http.Handler {
-	erasures := newErasureService(rdb)
+func apiHandler(ctx context.Context, rdb redis.UniversalClient, reg *metrics.Registry, cfg *config.Config, log zerolog.Logger) (http.Handler, error) {
+	erasures := newErasureService(rdb, cfg)
 	reg.MustRegister(erasure.NewCollector(erasures.Store, log))
-	h := api.New(api.Params{
+	tokens, err := apitoken.NewSet(cfg.APITokens...)
+	if err != nil {
+		return nil, &usageError{"LIFECYCLE_API_TOKENS_FILE: " + err.Error()}
+	}
+	rec := &audit.Recorder{Redis: rdb}
+	p := api.Params{
 		Redis:    api.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
 		Gatherer: reg,
 		Log:      log,
 		Erasures: erasures,
 		Tasks:    api.NewTaskQueue(newTaskClient(rdb), asynq.NewInspectorFromRedisClient(rdb)),
-		Token:    token.Value(),
-	})
+		Token:    cfg.APIToken.Value(),
+		Tokens:   tokens,
+		Audit:    rec,
+	}
+	if cfg.Storage != "" {
+		store, err := openStore(ctx, cfg, log, nil)
+		if err != nil {
+			return nil, err
+		}
+		rec.Store = store
+		p.Receipts = func(ctx context.Context, id string) ([]byte, error) {
+			doc, err := getReceipt(ctx, store, id)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				if _, gerr := erasures.Get(ctx, id); errors.Is(gerr, erasure.ErrNotFound) {
+					return nil, gerr
+				}
+				if errors.Is(err, errNoReceipt) {
+					return nil, api.ErrNoReceipt
+				}
+			}
+			return doc, err
+		}
+	}
+	h := api.New(p)
 	// A server span for each /v1 request, in the caller's trace when it
 	// sends a traceparent; health checks and scrapes are not traced.
 	return otelhttp.NewHandler(h, "api",
 		otelhttp.WithFilter(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "HTTP " + r.Method + " /v1" }))
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "HTTP " + r.Method + " /v1" })), nil
 }
 
 // workerParams is what a worker needs besides its configuration.

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/lifecycle-worker/lifecycle/internal/audit"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 )
@@ -57,6 +58,13 @@ restore runs at a time, across every worker: a second one exits with an error.`,
 			if err != nil {
 				return err
 			}
+			why := ""
+			if prefix != "" {
+				why = "prefix " + prefix
+			}
+			if err := audit.Record(ctx, audit.Entry{Action: audit.SweepRestore, Subject: args[0], Why: why}); err != nil {
+				return err
+			}
 			return printJSON(e.stdout, res)
 		})
 	restore.Flags().StringVar(&prefix, "prefix", "", "only keys under this prefix, such as users/u-1/")
@@ -87,9 +95,15 @@ restore runs at a time, across every worker: a second one exits with an error.`,
 	var purgeDry bool
 	purge := sweepCmd(e, "purge [--dry-run]", "delete quarantines older than the restore window", noArgs, false,
 		func(ctx context.Context, s *sweep.Sweeper, _ []string) error {
-			res, err := s.Purge(ctx, "manual-"+time.Now().UTC().Format("20060102T150405Z"), purgeDry)
+			id := "manual-" + time.Now().UTC().Format("20060102T150405Z")
+			res, err := s.Purge(ctx, id, purgeDry)
 			if err != nil {
 				return err
+			}
+			if !purgeDry {
+				if err := audit.Record(ctx, audit.Entry{Action: audit.SweepPurge, Subject: id}); err != nil {
+					return err
+				}
 			}
 			return printJSON(e.stdout, res)
 		})
@@ -113,12 +127,12 @@ func sweepCmd(e env, use, short string, args cobra.PositionalArgs, withUpstream 
 		if err != nil {
 			return err
 		}
-		s, closeAll, err := openSweeper(cmd.Context(), cfg, withUpstream, log)
+		s, rec, closeAll, err := openSweeper(cmd.Context(), cfg, withUpstream, log)
 		if err != nil {
 			return err
 		}
 		defer closeAll()
-		return run(cmd.Context(), s, args)
+		return run(audit.NewContext(cmd.Context(), rec, audit.CLIUser()), s, args)
 	}
 	return cmd
 }
@@ -138,31 +152,31 @@ func sweepID(action string) cobra.PositionalArgs {
 
 // openSweeper connects to storage and Redis, and to Artifi when the sweep
 // will classify photos (withUpstream).
-func openSweeper(ctx context.Context, cfg *config.Config, withUpstream bool, log zerolog.Logger) (*sweep.Sweeper, func(), error) {
+func openSweeper(ctx context.Context, cfg *config.Config, withUpstream bool, log zerolog.Logger) (*sweep.Sweeper, *audit.Recorder, func(), error) {
 	// The store first: a wrong directory is named before Redis is needed.
 	store, err := openExistingStore(ctx, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	rdb, err := connectRedis(ctx, cfg)
 	if err != nil {
 		store.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	closeAll := func() { store.Close(); rdb.Close() }
 	var up upstreams
 	if withUpstream {
 		if up, err = openUpstreams(cfg, rdb, log); err != nil {
 			closeAll()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	s, err := newSweeper(cfg, rdb, store, up.artifi, log)
 	if err != nil {
 		closeAll()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return s, closeAll, nil
+	return s, &audit.Recorder{Redis: rdb, Store: store}, closeAll, nil
 }
 
 func listSweeps(ctx context.Context, w io.Writer, s *sweep.Sweeper, asJSON bool) error {

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/lifecycle-worker/lifecycle/handlers"
+	"github.com/lifecycle-worker/lifecycle/internal/audit"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
@@ -32,6 +33,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/bigin"
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
+	"github.com/lifecycle-worker/lifecycle/internal/webhook"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -168,8 +170,25 @@ func newTaskClient(rdb redis.UniversalClient) *tasks.Client {
 }
 
 // newErasureService is what the privacy team's tools use (API and CLI).
-func newErasureService(rdb redis.UniversalClient) *erasure.Service {
-	return &erasure.Service{Store: erasure.NewStore(rdb), Queue: newErasureQueue(rdb)}
+func newErasureService(rdb redis.UniversalClient, cfg *config.Config) *erasure.Service {
+	return &erasure.Service{Store: erasure.NewStore(rdb), Queue: newErasureQueue(rdb),
+		Approval: cfg.Privacy.ApprovalRequired, HistoryRetention: cfg.Privacy.HistoryRetention, Audit: true}
+}
+
+// withAuditCopy copies the audit entries that processes without storage
+// (the CLI) recorded, each time the dead-letter archiver runs: the
+// scheduler fires it every minute.
+type withAuditCopy struct {
+	handlers.DeadLetters
+	audit *audit.Recorder
+	log   zerolog.Logger
+}
+
+func (w withAuditCopy) Run(ctx context.Context) (deadletter.Report, error) {
+	if n, err := w.audit.Copy(ctx); err != nil {
+		w.log.Warn().Err(err).Int("copied", n).Msg("audit entries not copied to storage yet")
+	}
+	return w.DeadLetters.Run(ctx)
 }
 
 // newSweeper builds the sweeper of a worker or of `lifecycle sweep`.
@@ -214,11 +233,19 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 		return nil, err
 	}
 	services := handlers.Services{
-		Photos:      &photo.Deleter{Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store},
-		Merges:      &merge.Merger{Artifi: up.artifi, Store: store, Redis: rdb, Identity: ids, Locks: locks, Log: log},
-		Erasures:    erasures,
-		Sweeps:      sweeps,
-		DeadLetters: &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: b.reg.DeadLetters, CopyFailures: b.reg.DeadLetterCopyFailures},
+		Photos:   &photo.Deleter{Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store},
+		Merges:   &merge.Merger{Artifi: up.artifi, Store: store, Redis: rdb, Identity: ids, Locks: locks, Log: log},
+		Erasures: erasures,
+		Sweeps:   sweeps,
+		DeadLetters: withAuditCopy{
+			DeadLetters: &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: b.reg.DeadLetters, CopyFailures: b.reg.DeadLetterCopyFailures},
+			audit:       &audit.Recorder{Redis: rdb, Store: store}, log: log,
+		},
+	}
+	if cfg.Privacy.WebhookURL != "" {
+		notifier := &webhook.Notifier{Tasks: newTaskClient(rdb)}
+		erasures.Notify = notifier.Notify
+		services.Webhooks = &webhook.Sender{URL: cfg.Privacy.WebhookURL, Secret: []byte(cfg.Privacy.WebhookSecret.Value())}
 	}
 	mux := asynq.NewServeMux()
 	// Tracing first: the outcome line carries the attempt's trace_id and

@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -15,6 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/internal/apitoken"
+	"github.com/lifecycle-worker/lifecycle/internal/audit"
 )
 
 // Pinger checks a dependency the process cannot work without.
@@ -41,11 +43,21 @@ type Params struct {
 	// status route (tasks_status.go); nil leaves them out.
 	Tasks TaskQueue
 
-	// Token guards the /v1 routes: callers send "Authorization: Bearer
-	// <Token>". Without one, /v1 answers loopback clients only: filing an
-	// erasure deletes a person's data, so an address reachable from the
-	// network must not accept it from anyone.
-	Token string
+	// Token guards the /v1 routes with every scope: callers send
+	// "Authorization: Bearer <Token>". Tokens adds scoped ones
+	// (LIFECYCLE_API_TOKENS_FILE). With neither, /v1 answers loopback
+	// clients only: filing an erasure deletes a person's data, so an
+	// address reachable from the network must not accept it from anyone.
+	Token  string
+	Tokens *apitoken.Set
+
+	// Audit records the state changes the routes make, under the
+	// caller's token name; GET /v1/audit lists it. nil leaves the route out.
+	Audit *audit.Recorder
+
+	// Receipts reads a finished request's signed receipt from storage
+	// (GET /v1/erasures/{id}/receipt); nil leaves the route out.
+	Receipts func(ctx context.Context, id string) ([]byte, error)
 }
 
 // ReadyTimeout bounds the readiness probe's Redis ping, so that a hung Redis
@@ -69,45 +81,26 @@ func New(p Params) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "redis": "ok"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Gatherer, promhttp.HandlerOpts{}))
-	if p.Erasures != nil || p.Tasks != nil {
-		v1 := http.NewServeMux()
-		if p.Erasures != nil {
-			erasureRoutes(v1, p)
-		}
-		if p.Tasks != nil {
-			enqueueRoutes(v1, p)
-			taskRoutes(v1, p)
-		}
-		mux.Handle("/v1/", authorized(p.Token, p.Log, sameSite(p.Log, jsonErrors(v1, p.Log))))
+	rt := &router{mux: http.NewServeMux(), log: p.Log}
+	v1Routes(rt, p)
+	if len(rt.routes) > 0 {
+		mux.Handle("/v1/", authenticate(p, sameSite(p.Log, jsonErrors(rt.mux, p.Log))))
 	}
 	return jsonErrors(mux, p.Log)
 }
 
-// authorized lets through requests that carry the token. Without a token it
-// lets through requests from this machine that name it by a loopback name
-// (localhost, 127.0.0.1, [::1]): a page in a browser on this machine can
-// reach a loopback port under any name its DNS points there (DNS
-// rebinding), and the Host header is what shows the name it used.
-func authorized(token string, log zerolog.Logger, next http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if token == "" {
-			host, _, _ := net.SplitHostPort(r.RemoteAddr)
-			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-				writeError(w, log, &Error{http.StatusForbidden, "set LIFECYCLE_API_TOKEN to serve /v1 beyond this machine"})
-				return
-			}
-			if !loopbackName(r.Host) {
-				writeError(w, log, &Error{http.StatusForbidden, "without LIFECYCLE_API_TOKEN, /v1 answers only requests addressed to localhost, 127.0.0.1 or [::1]"})
-				return
-			}
-		} else if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", "Bearer")
-			writeError(w, log, &Error{http.StatusUnauthorized, "missing or wrong bearer token"})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// v1Routes registers every /v1 route, each with its scope.
+func v1Routes(rt *router, p Params) {
+	if p.Erasures != nil {
+		erasureRoutes(rt, p)
+	}
+	if p.Audit != nil {
+		auditRoutes(rt, p)
+	}
+	if p.Tasks != nil {
+		enqueueRoutes(rt, p)
+		taskRoutes(rt, p)
+	}
 }
 
 // loopbackName reports whether a Host header names this machine.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/lifecycle-worker/lifecycle/internal/apitoken"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -33,12 +34,12 @@ const maxEnqueueBody = 8 << 10
 //	POST /v1/merges:batch           with one result per item, in order, each
 //	                                with the status the item alone would get;
 //	                                400 when the batch itself is malformed
-func enqueueRoutes(mux *http.ServeMux, p Params) {
+func enqueueRoutes(rt *router, p Params) {
 	q := p.Tasks
-	mux.HandleFunc("POST /v1/photo-deletions", single(p, q.EnqueuePhotoDelete))
-	mux.HandleFunc("POST /v1/merges", single(p, q.EnqueueMerge))
-	mux.HandleFunc("POST /v1/photo-deletions:batch", batch(p, q.EnqueuePhotoDelete))
-	mux.HandleFunc("POST /v1/merges:batch", batch(p, q.EnqueueMerge))
+	rt.handle(http.MethodPost, "/v1/photo-deletions", apitoken.ScopePhoto, single(p, q.EnqueuePhotoDelete))
+	rt.handle(http.MethodPost, "/v1/merges", apitoken.ScopeMerge, single(p, q.EnqueueMerge))
+	rt.handle(http.MethodPost, "/v1/photo-deletions:batch", apitoken.ScopePhoto, batch(p, q.EnqueuePhotoDelete))
+	rt.handle(http.MethodPost, "/v1/merges:batch", apitoken.ScopeMerge, batch(p, q.EnqueueMerge))
 }
 
 // enqueued is the answer for one enqueued (or duplicate) request.

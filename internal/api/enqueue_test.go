@@ -60,7 +60,7 @@ func TestEnqueueOne(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h, _, in := taskAPI(t)
-			want := map[string]any{"task_id": tt.wantID, "queue": tt.wantQueue, "status_url": "/v1/tasks/" + tt.wantID, "duplicate": false}
+			want := map[string]any{"task_id": tt.wantID, "queue": tt.wantQueue, "status_url": tt.path + "/" + tt.wantID, "duplicate": false}
 			status, got := call(t, h, "POST", tt.path, tt.body)
 			if status != http.StatusAccepted {
 				t.Errorf("first POST: %d, want 202", status)
@@ -146,7 +146,7 @@ func TestEnqueueBatch(t *testing.T) {
 		t.Fatalf("batch: %d %v, want 200", status, got)
 	}
 	ok := func(i int, id string, dup bool, st int) map[string]any {
-		return map[string]any{"index": float64(i), "status": float64(st), "task_id": id, "queue": "photo", "status_url": "/v1/tasks/" + id, "duplicate": dup}
+		return map[string]any{"index": float64(i), "status": float64(st), "task_id": id, "queue": "photo", "status_url": "/v1/photo-deletions/" + id, "duplicate": dup}
 	}
 	want := map[string]any{
 		"accepted": float64(2), "duplicates": float64(1), "failed": float64(1),
@@ -292,6 +292,22 @@ func TestTaskStatus(t *testing.T) {
 	} {
 		if status, got := call(t, h, "GET", "/v1/tasks/"+tt.id, ""); status != tt.want {
 			t.Errorf("GET /v1/tasks/%s: %d %v, want %d", tt.id, status, got, tt.want)
+		}
+	}
+
+	// The typed routes a producer's status_url names answer their own
+	// type only, so the photo scope never reads a merge.
+	for _, tt := range []struct {
+		path string
+		want int
+	}{
+		{"/v1/photo-deletions/" + ids["ok"], 200},
+		{"/v1/merges/" + ids["merge"], 200},
+		{"/v1/merges/" + ids["ok"], 400},
+		{"/v1/photo-deletions/" + ids["merge"], 400},
+	} {
+		if status, got := call(t, h, "GET", tt.path, ""); status != tt.want {
+			t.Errorf("GET %s: %d %v, want %d", tt.path, status, got, tt.want)
 		}
 	}
 }

@@ -1,15 +1,19 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/lifecycle-worker/lifecycle/internal/apitoken"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -18,7 +22,10 @@ import (
 type ErasureService interface {
 	File(ctx context.Context, r erasure.Request) (erasure.Filed, error)
 	Get(ctx context.Context, id string) (erasure.Record, error)
-	Open(ctx context.Context) ([]erasure.Record, error)
+	List(ctx context.Context, f erasure.ListFilter) ([]erasure.Record, error)
+	Approve(ctx context.Context, id, reason string) (erasure.Record, error)
+	Deny(ctx context.Context, id, reason string) (erasure.Record, error)
+	Extend(ctx context.Context, id, reason string) (erasure.Record, error)
 }
 
 var _ ErasureService = (*erasure.Service)(nil)
@@ -64,10 +71,17 @@ func (f filing) request() (erasure.Request, error) {
 //	                         naming the bad fields; 413 past 64 kB; 415 for a
 //	                         body of another type
 //	GET  /v1/erasures/{id}   one request's status, deadline and progress
-//	GET  /v1/erasures        open requests, soonest due first
-func erasureRoutes(mux *http.ServeMux, p Params) {
+//	GET  /v1/erasures        requests, soonest due first: open ones, or by
+//	                         ?state=done|failed|needs_review|awaiting_approval|denied|all
+//	                         (comma-separated), ?since=RFC3339 (filed at or
+//	                         after), ?format=json|csv
+//	POST /v1/erasures/{id}/approve    {"reason"}: let an awaiting request run
+//	POST /v1/erasures/{id}/deny       {"reason"} (required): refuse it
+//	POST /v1/erasures/{id}/extension  {"reason"} (required): the one extension
+//	GET  /v1/erasures/{id}/receipt    the signed receipt of a done request
+func erasureRoutes(rt *router, p Params) {
 	svc := p.Erasures
-	mux.HandleFunc("POST /v1/erasures", func(w http.ResponseWriter, r *http.Request) {
+	rt.handle("POST", "/v1/erasures", apitoken.ScopeErasureFile, func(w http.ResponseWriter, r *http.Request) {
 		req, err := readFiling(w, r)
 		if err != nil {
 			writeError(w, p.Log, err)
@@ -91,9 +105,9 @@ func erasureRoutes(mux *http.ServeMux, p Params) {
 			"status": filed.Record.State.Status,
 		})
 	})
-	mux.HandleFunc("GET /v1/erasures/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		if err := tasks.CheckID("id", id); err != nil {
+	rt.handle("GET", "/v1/erasures/{id}", apitoken.ScopeErasureRead, func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
 			writeError(w, p.Log, err)
 			return
 		}
@@ -104,8 +118,13 @@ func erasureRoutes(mux *http.ServeMux, p Params) {
 		}
 		writeJSON(w, http.StatusOK, view(rec))
 	})
-	mux.HandleFunc("GET /v1/erasures", func(w http.ResponseWriter, r *http.Request) {
-		recs, err := svc.Open(r.Context())
+	rt.handle("GET", "/v1/erasures", apitoken.ScopeErasureRead, func(w http.ResponseWriter, r *http.Request) {
+		f, format, err := listQuery(r.URL.Query())
+		if err != nil {
+			writeError(w, p.Log, err)
+			return
+		}
+		recs, err := svc.List(r.Context(), f)
 		if err != nil {
 			writeError(w, p.Log, err)
 			return
@@ -114,8 +133,115 @@ func erasureRoutes(mux *http.ServeMux, p Params) {
 		for i, rec := range recs {
 			out[i] = view(rec)
 		}
+		if format == "csv" {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.WriteHeader(http.StatusOK)
+			_ = erasure.WriteCSV(w, out)
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"erasures": out})
 	})
+	decision := func(name string, do func(ctx context.Context, id, reason string) (erasure.Record, error)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			id, err := pathID(r)
+			if err != nil {
+				writeError(w, p.Log, err)
+				return
+			}
+			reason, err := readReason(w, r, name != "approve")
+			if err != nil {
+				writeError(w, p.Log, err)
+				return
+			}
+			rec, err := do(r.Context(), id, reason)
+			if err != nil {
+				writeError(w, p.Log, err)
+				return
+			}
+			p.Log.Info().Str("request_id", id).Str("decision", name).Msg("erasure " + name)
+			writeJSON(w, http.StatusOK, view(rec))
+		}
+	}
+	rt.handle("POST", "/v1/erasures/{id}/approve", apitoken.ScopeErasureApprove, decision("approve", svc.Approve))
+	rt.handle("POST", "/v1/erasures/{id}/deny", apitoken.ScopeErasureApprove, decision("deny", svc.Deny))
+	rt.handle("POST", "/v1/erasures/{id}/extension", apitoken.ScopeErasureApprove, decision("extension", svc.Extend))
+	if p.Receipts != nil {
+		rt.handle("GET", "/v1/erasures/{id}/receipt", apitoken.ScopeErasureRead, func(w http.ResponseWriter, r *http.Request) {
+			id, err := pathID(r)
+			if err != nil {
+				writeError(w, p.Log, err)
+				return
+			}
+			doc, err := p.Receipts(r.Context(), id)
+			if err != nil {
+				writeError(w, p.Log, err)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.json"`)
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(doc)
+		})
+	}
+}
+
+func pathID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	return id, tasks.CheckID("id", id)
+}
+
+// maxReason bounds a reason: a few sentences.
+const maxReason = 2000
+
+// readReason reads {"reason": "..."}; required refuses an empty one.
+func readReason(w http.ResponseWriter, r *http.Request, required bool) (string, error) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
+		if err := requireJSON(r); err != nil {
+			return "", err
+		}
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxErasureBody))
+		if err != nil {
+			return "", err
+		}
+		if err := decodeStrict(b, &body); err != nil {
+			return "", err
+		}
+	}
+	body.Reason = strings.TrimSpace(body.Reason)
+	switch {
+	case required && body.Reason == "":
+		return "", problem("reason", "required")
+	case len(body.Reason) > maxReason:
+		return "", problem("reason", fmt.Sprintf("longer than %d bytes", maxReason))
+	}
+	return body.Reason, nil
+}
+
+// listQuery reads the filters of GET /v1/erasures.
+func listQuery(q url.Values) (erasure.ListFilter, string, error) {
+	var f erasure.ListFilter
+	var bad []error
+	if v := q.Get("state"); v != "" {
+		var err error
+		if f, err = erasure.ParseStates(v); err != nil {
+			bad = append(bad, problem("state", err.Error()))
+		}
+	}
+	if v := q.Get("since"); v != "" {
+		at, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			bad = append(bad, problem("since", "want RFC 3339 such as 2026-01-31T10:00:00Z"))
+		}
+		f.Since = at
+	}
+	format := cmp.Or(q.Get("format"), "json")
+	if format != "json" && format != "csv" {
+		bad = append(bad, problem("format", "want json or csv"))
+	}
+	return f, format, errors.Join(bad...)
 }
 
 // readFiling reads a filing: JSON only (a browser can send text/plain or a

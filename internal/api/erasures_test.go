@@ -144,7 +144,7 @@ func TestV1NeedsTokenOrLoopback(t *testing.T) {
 	}
 }
 
-// fakeOpen serves an empty list of open requests.
+// fakeOpen serves an empty list of requests.
 type fakeOpen struct{ ErasureService }
 
-func (fakeOpen) Open(context.Context) ([]erasure.Record, error) { return nil, nil }
+func (fakeOpen) List(context.Context, erasure.ListFilter) ([]erasure.Record, error) { return nil, nil }

@@ -15,6 +15,9 @@ import (
 // fifty times its size.
 const maxProblems = 20
 
+// ErrNoReceipt means a request has no receipt (yet): it is not done.
+var ErrNoReceipt = errors.New("no receipt: the request is not done")
+
 // Error is an answer other than success that a route decides itself.
 type Error struct {
 	Status  int
@@ -50,6 +53,14 @@ func statusOf(err error) int {
 	case collectValidation(err, &ves):
 		return http.StatusBadRequest
 	case errors.Is(err, erasure.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, erasure.ErrSameIdentity):
+		return http.StatusForbidden
+	case errors.Is(err, erasure.ErrNotAwaiting), errors.Is(err, erasure.ErrFinished), errors.Is(err, erasure.ErrAlreadyExtended):
+		return http.StatusConflict
+	case errors.Is(err, erasure.ErrNoIdentity):
+		return http.StatusForbidden
+	case errors.Is(err, ErrNoReceipt):
 		return http.StatusNotFound
 	}
 	return http.StatusInternalServerError

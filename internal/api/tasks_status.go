@@ -10,6 +10,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/lifecycle-worker/lifecycle/internal/apitoken"
+
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -61,19 +63,55 @@ type taskStatus struct {
 	DeadLettered *time.Time `json:"dead_lettered_at,omitempty"`
 }
 
-func taskURL(id string) string { return "/v1/tasks/" + id }
+// statusRoutes maps a producer's task type to the route that answers its
+// state, so a checkout token (scopes merge, photo) can follow the
+// status_url of what it enqueued without the admin scope that reads any
+// task.
+var statusRoutes = []struct {
+	typ   string
+	path  string
+	scope apitoken.Scope
+}{
+	{tasks.TypePhotoDelete, "/v1/photo-deletions/", apitoken.ScopePhoto},
+	{tasks.TypeUserMerge, "/v1/merges/", apitoken.ScopeMerge},
+}
+
+func taskURL(id string) string {
+	typ, _, _ := parseTaskID(id)
+	for _, s := range statusRoutes {
+		if s.typ == typ {
+			return s.path + id
+		}
+	}
+	return "/v1/tasks/" + id
+}
 
 // taskRoutes adds:
 //
-//	GET /v1/tasks/{id}   a task's state by the id the enqueue answered (or
-//	                     the producer computed): 200; 400 for an id that is
-//	                     not one of ours; 404 when no such task is in Redis
-//	                     (never enqueued, or finished longer ago than its
-//	                     type's retention)
-func taskRoutes(mux *http.ServeMux, p Params) {
-	mux.HandleFunc("GET /v1/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
+//	GET /v1/tasks/{id}            any task's state (admin), by the id the
+//	                              enqueue answered or the producer computed
+//	GET /v1/photo-deletions/{id}  the same for a photo deletion (photo)
+//	GET /v1/merges/{id}           the same for a merge (merge)
+//
+// Each answers 200; 400 for an id that is not one of ours (or not of the
+// route's type); 404 when no such task is in Redis (never enqueued, or
+// finished longer ago than its type's retention).
+func taskRoutes(rt *router, p Params) {
+	rt.handle(http.MethodGet, "/v1/tasks/{id}", apitoken.ScopeAdmin, taskStatusHandler(p, ""))
+	for _, s := range statusRoutes {
+		rt.handle(http.MethodGet, s.path+"{id}", s.scope, taskStatusHandler(p, s.typ))
+	}
+}
+
+// taskStatusHandler answers a task's state; onlyType, when set, refuses ids
+// of other types, so a route's scope guards only its own type's tasks.
+func taskStatusHandler(p Params, onlyType string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		typ, queue, err := parseTaskID(id)
+		if err == nil && onlyType != "" && typ != onlyType {
+			err = problem("id", "not a "+onlyType+" task id")
+		}
 		if err != nil {
 			writeError(w, p.Log, err)
 			return
@@ -88,7 +126,7 @@ func taskRoutes(mux *http.ServeMux, p Params) {
 			return
 		}
 		writeJSON(w, http.StatusOK, taskStatusOf(typ, info))
-	})
+	}
 }
 
 // parseTaskID checks that id has the contract's shape, <type>:<32 hex

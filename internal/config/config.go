@@ -25,6 +25,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/pflag"
 
+	"github.com/lifecycle-worker/lifecycle/internal/apitoken"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/tasks"
@@ -79,10 +80,12 @@ func (s Secret) Value() string { return string(s) }
 // Config is every setting of every subcommand; each subcommand binds only the
 // fields it uses.
 type Config struct {
-	RedisURL        string // empty in dev: embedded Redis
-	Redis           asynq.RedisConnOpt
-	HTTPAddr        string
-	APIToken        Secret
+	RedisURL string // empty in dev: embedded Redis
+	Redis    asynq.RedisConnOpt
+	HTTPAddr string
+	APIToken Secret
+	// APITokens are the scoped tokens of LIFECYCLE_API_TOKENS_FILE.
+	APITokens       []apitoken.Token
 	Storage         string
 	S3AccessKey     Secret
 	S3SecretKey     Secret
@@ -110,7 +113,25 @@ type Config struct {
 	ReceiptKey Secret
 
 	DevRedisAddr string // `lifecycle dev`'s embedded Redis
+
+	Privacy Privacy
 }
+
+// Privacy configures the privacy team's workflow: approvals, history,
+// webhooks.
+type Privacy struct {
+	// ApprovalRequired: a filed erasure waits for a second identity.
+	ApprovalRequired bool
+	// HistoryRetention is how long finished erasures stay listed.
+	HistoryRetention time.Duration
+	// WebhookURL receives signed notifications; empty sends none.
+	WebhookURL    string
+	WebhookSecret Secret
+}
+
+// HistoryRetentionDefault keeps finished erasures listed for three years,
+// the usual limitation period.
+const HistoryRetentionDefault = 3 * 365 * 24 * time.Hour
 
 type Artifi struct {
 	URL         string
@@ -221,6 +242,7 @@ const (
 	GroupSweep
 	GroupErasure
 	GroupDev
+	GroupPrivacy
 )
 
 // Flags are the settings of some groups, bound to the flags of one command.
@@ -234,7 +256,7 @@ type Flags struct {
 // its usage. Once fs has parsed the command line, Load reads them.
 func Register(fs *pflag.FlagSet, groups Group) *Flags {
 	f := &Flags{fs: fs}
-	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog, GroupSweep, GroupErasure, GroupDev} {
+	for _, g := range []Group{GroupRedis, GroupHTTP, GroupStorage, GroupWorker, GroupUpstream, GroupSchedule, GroupLog, GroupSweep, GroupErasure, GroupDev, GroupPrivacy} {
 		if groups&g == 0 {
 			continue
 		}
@@ -329,6 +351,59 @@ var settings = map[Group][]setting{
 			}
 			c.APIToken = Secret(v)
 			return nil
+		},
+	}, {
+		flag: "api-tokens-file", env: "LIFECYCLE_API_TOKENS_FILE",
+		usage: "file of scoped /v1 tokens, one per line: name, scopes (merge,photo,erasure:file,erasure:approve,erasure:read,admin), sha256:hash of the secret (lifecycle token new prints a line)",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			t, err := apitoken.ReadFile(v)
+			if err != nil {
+				return err
+			}
+			c.APITokens = t
+			return nil
+		},
+	}},
+	GroupPrivacy: {{
+		flag: "erasure-approval", env: "LIFECYCLE_ERASURE_APPROVAL", def: "none",
+		usage: "required: a filed erasure waits (awaiting_approval) until an identity other than its filer approves it; none: it runs at once",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "required":
+				c.Privacy.ApprovalRequired = true
+			case "none":
+			default:
+				return fmt.Errorf("want required or none, got %q", v)
+			}
+			return nil
+		},
+	}, {
+		flag: "erasure-history-retention", env: "LIFECYCLE_ERASURE_HISTORY_RETENTION", def: HistoryRetentionDefault.String(),
+		usage: "how long finished (done, denied) erasures stay listed; their records stay in Redis regardless",
+		set:   func(c *Config, v string) error { return positiveDuration(v, &c.Privacy.HistoryRetention) },
+	}, {
+		flag: "webhook-secret", env: "LIFECYCLE_WEBHOOK_SECRET", secret: true,
+		usage: "key of the webhooks' HMAC-SHA256 signature, at least 16 bytes; required with --webhook-url",
+		set: func(c *Config, v string) error {
+			if v != "" && len(v) < 16 {
+				return fmt.Errorf("too short (%d bytes): use at least 16 random bytes", len(v))
+			}
+			c.Privacy.WebhookSecret = Secret(v)
+			return nil
+		},
+	}, {
+		// After the secret, which it needs.
+		flag: "webhook-url", env: "LIFECYCLE_WEBHOOK_URL",
+		usage: "URL that receives a signed POST when an erasure is done, failed, needs review or is at risk (empty: none)",
+		set: func(c *Config, v string) error {
+			if v != "" && c.Privacy.WebhookSecret == "" {
+				return errors.New("needs LIFECYCLE_WEBHOOK_SECRET: receivers must be able to check what they get")
+			}
+			c.Privacy.WebhookURL = v
+			return httpURL(v)
 		},
 	}},
 	GroupStorage: {

@@ -20,10 +20,16 @@ const (
 	StatusVerifying Status = "verifying"
 	StatusDone      Status = "done"
 	StatusFailed    Status = "failed"
+	// StatusAwaitingApproval: filed with approval required
+	// (LIFECYCLE_ERASURE_APPROVAL=required), waiting for another identity
+	// to approve it. Its deadline runs meanwhile.
+	StatusAwaitingApproval Status = "awaiting_approval"
+	// StatusDenied: the approver refused it, with a reason. Nothing ran.
+	StatusDenied Status = "denied"
 )
 
 // Open reports whether the request still owes work.
-func (s Status) Open() bool { return s != StatusDone }
+func (s Status) Open() bool { return s != StatusDone && s != StatusDenied }
 
 // Request is what the privacy team filed. It never changes once recorded.
 // Its JSON is the user:erase task payload's, less the slice.
@@ -89,6 +95,18 @@ type Record struct {
 	AtRisk     bool      `json:"at_risk"`
 	TaskID     string    `json:"task_id"`
 	ReceiptKey string    `json:"receipt,omitempty"`
+	// Approval is the four-eyes decision, for a request filed while
+	// approval was required.
+	Approval *Approval `json:"approval,omitempty"`
+}
+
+// Approval is who filed a request that needed approval, and who decided.
+type Approval struct {
+	FiledBy  string    `json:"filed_by"`
+	Decision string    `json:"decision,omitempty"` // approved or denied; empty while awaiting
+	By       string    `json:"by,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at,omitzero"`
 }
 
 // AtRiskDays is the days-left threshold below which an open request is at

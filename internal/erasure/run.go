@@ -19,6 +19,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
+	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
 // Artifi is what an erasure needs of Artifi.
@@ -91,6 +92,20 @@ type Executor struct {
 	StorageBatch int
 	Now          func() time.Time
 	Log          zerolog.Logger
+	// Notify enqueues a webhook notification of event (tasks.Webhook*)
+	// about a request; nil sends none.
+	Notify func(ctx context.Context, event, requestID string) error
+}
+
+// notify sends a notification; a failure to enqueue it is logged, never
+// the erasure's failure.
+func (e *Executor) notify(ctx context.Context, event, id string) {
+	if e.Notify == nil {
+		return
+	}
+	if err := e.Notify(context.WithoutCancel(ctx), event, id); err != nil {
+		e.Log.Warn().Ctx(ctx).Err(err).Str("request_id", id).Str("event", event).Msg("webhook notification not enqueued")
+	}
 }
 
 // RunOutcome is how one slice of a request ended without error.
@@ -126,6 +141,9 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 		return Finished, nil
 	case rec.State.Slice > slice:
 		return Skipped, nil
+	}
+	if rec.AtRisk && rec.State.Status != StatusFailed {
+		e.notify(ctx, tasks.WebhookErasureAtRisk, r.ID)
 	}
 	st := rec.State
 	st.Slice = slice
@@ -182,6 +200,7 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 			return "", err
 		}
 		e.Log.Error().Ctx(ctx).Str("request_id", r.ID).Strs("failing_steps", res.permanent).Msg("erasure failed: steps fail permanently; the rest is done")
+		e.notify(ctx, tasks.WebhookErasureFailed, r.ID)
 		return "", errclass.AsPermanent(fmt.Errorf("erasure %s failed: steps %s fail permanently (the rest is done; run it again once fixed)", r.ID, strings.Join(res.permanent, ", ")))
 	}
 
@@ -199,11 +218,13 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 			return "", err
 		}
 		e.Log.Error().Ctx(ctx).Str("request_id", r.ID).Strs("remains", remains).Msg("erasure failed verification: data remains")
+		e.notify(ctx, tasks.WebhookErasureFailed, r.ID)
 		return "", errclass.AsPermanent(fmt.Errorf("erasure %s failed verification: still present: %s", r.ID, strings.Join(remains, "; ")))
 	}
 	if err := e.finish(ctx, r, plan, st); err != nil {
 		return "", err
 	}
+	e.notify(ctx, tasks.WebhookErasureDone, r.ID)
 	return Finished, nil
 }
 

@@ -1,8 +1,11 @@
 package erasure
 
 import (
+	"cmp"
 	"context"
 	"time"
+
+	"github.com/lifecycle-worker/lifecycle/internal/audit"
 )
 
 // Queue carries the slices of a request as tasks (erasuretasks.Queue, on
@@ -27,6 +30,25 @@ type Queue interface {
 type Service struct {
 	Store *Store
 	Queue Queue
+	// Approval: a filed request waits, awaiting_approval, until an
+	// identity other than its filer approves it.
+	Approval bool
+	// Audit records every change with audit.Record, which then needs a
+	// recorder and an identity in the context; every process sets it.
+	Audit bool
+	// HistoryRetention is how long finished requests stay listed.
+	HistoryRetention time.Duration
+}
+
+// HistoryRetentionDefault keeps finished requests listed for three years,
+// the usual limitation period for claims about them.
+const HistoryRetentionDefault = 3 * 365 * 24 * time.Hour
+
+func (s *Service) record(ctx context.Context, action, id, why string) error {
+	if !s.Audit {
+		return nil
+	}
+	return audit.Record(ctx, audit.Entry{Action: action, Subject: id, Why: why})
 }
 
 // Filed is the answer to File.
@@ -47,11 +69,26 @@ func (s *Service) File(ctx context.Context, r Request) (Filed, error) {
 	if err := s.Queue.Check(r); err != nil {
 		return Filed{}, err
 	}
-	c, err := s.Store.Create(ctx, r)
+	var c Created
+	var err error
+	if s.Approval {
+		who := audit.Who(ctx)
+		if who == "" {
+			return Filed{}, ErrNoIdentity
+		}
+		c, err = s.Store.CreateAwaiting(ctx, r, who)
+	} else {
+		c, err = s.Store.Create(ctx, r)
+	}
 	if err != nil {
 		return Filed{}, err
 	}
-	if c.JoinedTo == "" {
+	if c.New {
+		if err := s.record(ctx, audit.ErasureFile, r.ID, ""); err != nil {
+			return Filed{}, err
+		}
+	}
+	if c.JoinedTo == "" && !s.Approval {
 		rec, err := s.Store.Get(ctx, r.ID)
 		if err != nil {
 			return Filed{}, err
@@ -87,7 +124,68 @@ func (s *Service) Open(ctx context.Context) ([]Record, error) {
 // Extend grants the one extension of request id.
 func (s *Service) Extend(ctx context.Context, id, reason string) (Record, error) {
 	rec, err := s.Store.Extend(ctx, id, reason)
-	return s.withTaskID(rec), err
+	if err != nil {
+		return Record{}, err
+	}
+	if err := s.record(ctx, audit.ErasureExtend, id, reason); err != nil {
+		return Record{}, err
+	}
+	return s.withTaskID(rec), nil
+}
+
+// Approve lets request id, awaiting approval, run: the identity in ctx
+// must not be the one that filed it (ErrSameIdentity).
+func (s *Service) Approve(ctx context.Context, id, reason string) (Record, error) {
+	who := audit.Who(ctx)
+	if who == "" {
+		return Record{}, ErrNoIdentity
+	}
+	c, err := s.Store.Decide(ctx, id, true, who, reason)
+	if err != nil {
+		return Record{}, err
+	}
+	if err := s.record(ctx, audit.ErasureApprove, id, reason); err != nil {
+		return Record{}, err
+	}
+	if c.JoinedTo == "" {
+		rec, err := s.Store.Get(ctx, id)
+		if err != nil {
+			return Record{}, err
+		}
+		if err := s.Queue.Enqueue(ctx, rec.Request, 0, 0); err != nil {
+			return Record{}, err
+		}
+	}
+	return s.Get(ctx, id)
+}
+
+// Deny refuses request id, awaiting approval, for reason (required).
+func (s *Service) Deny(ctx context.Context, id, reason string) (Record, error) {
+	reason, err := checkReason(reason)
+	if err != nil {
+		return Record{}, err
+	}
+	who := audit.Who(ctx)
+	if who == "" {
+		return Record{}, ErrNoIdentity
+	}
+	if _, err := s.Store.Decide(ctx, id, false, who, reason); err != nil {
+		return Record{}, err
+	}
+	if err := s.record(ctx, audit.ErasureDeny, id, reason); err != nil {
+		return Record{}, err
+	}
+	return s.Get(ctx, id)
+}
+
+// List lists requests by f (see Store.List), finished ones for the
+// history retention.
+func (s *Service) List(ctx context.Context, f ListFilter) ([]Record, error) {
+	recs, err := s.Store.List(ctx, f, cmp.Or(s.HistoryRetention, HistoryRetentionDefault))
+	for i := range recs {
+		recs[i] = s.withTaskID(recs[i])
+	}
+	return recs, err
 }
 
 // withTaskID names the first task of rec's request, where an operator finds

@@ -106,6 +106,9 @@ func (s *Store) Get(ctx context.Context, id string) (Record, error) {
 		}
 	}
 	rec.JoinedTo = h["joined_to"]
+	if rec.Approval, err = s.approval(ctx, id); err != nil {
+		return Record{}, err
+	}
 	runner := id
 	if rec.JoinedTo != "" {
 		runner = rec.JoinedTo
@@ -205,6 +208,10 @@ func (s *Store) close(ctx context.Context, r Request, joined []string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		members := append([]any{r.ID}, toAny(joined)...)
 		p.ZRem(ctx, rkeys.ErasureOpen(), members...)
+		now := float64(s.Now().Unix())
+		for _, m := range members {
+			p.ZAdd(ctx, rkeys.ErasureFinished(), redis.Z{Score: now, Member: m})
+		}
 		return nil
 	})
 	if err != nil {

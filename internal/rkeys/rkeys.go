@@ -121,3 +121,28 @@ func DeadLettersCopied() string { return prefix + "deadletters:copied" }
 // error and when it was first seen). A field names a dead letter a person
 // must look at; it is removed once a later run copies it.
 func DeadLettersUncopied() string { return prefix + "deadletters:uncopied" }
+
+// ErasureFinished is the sorted set of requests no longer open: done or
+// denied (member: request id, score: when it finished, unix seconds), so
+// that history listings find them. Members older than the history
+// retention (LIFECYCLE_ERASURE_HISTORY_RETENTION) are dropped from it; the
+// request's own hash stays.
+func ErasureFinished() string { return prefix + "erasures:finished" }
+
+// ErasureApproval is the hash of a request's four-eyes approval: "filer"
+// (who filed it), "decision" (approved or denied), "by", "reason", "at".
+func ErasureApproval(requestID string) string {
+	return prefix + "erasure:" + id(requestID) + ":approval"
+}
+
+// --- audit trail ---
+
+// AuditLog is the sorted set of audit entries (member: the entry as JSON,
+// score: its time in unix milliseconds). Bounded: entries older than
+// audit.RedisRetention, and all but the newest audit.RedisMaxEntries, are
+// trimmed on each write. Storage keeps every entry (skeys.AuditEntry).
+func AuditLog() string { return prefix + "audit:log" }
+
+// AuditUncopied is the hash of audit entries not yet copied to storage
+// (field: entry id, value: entry JSON); an entry leaves it once copied.
+func AuditUncopied() string { return prefix + "audit:uncopied" }

@@ -13,6 +13,7 @@
 //	sweeps/{sweepId}/report.json                a sweep's report
 //	sweeps/{sweepId}/manifest/{part}.jsonl      a sweep's candidates, part by part
 //	dead-letters/{queue}/{taskId}-{unix}.json   copies of dead-lettered tasks
+//	audit/{yyyy}/{mm}/{dd}/{entryId}.json        the audit trail, one entry each
 //
 // Every folder ends with "/", so that users/1/ never matches users/10/ in a
 // prefix listing. Ids are validated at every edge against the id grammar
@@ -36,6 +37,7 @@ const (
 	quarantine  = "quarantine/"
 	sweeps      = "sweeps/"
 	deadLetters = "dead-letters/"
+	audit       = "audit/"
 )
 
 // --- users' objects ---
@@ -172,4 +174,12 @@ func ManifestPartOf(id, key string) (int, bool) {
 // dead-lettered anew gets a second copy instead of overwriting the first.
 func DeadLetter(queue, taskID string, failedAt time.Time) string {
 	return fmt.Sprintf("%s%s/%s-%d.json", deadLetters, seg(queue), seg(taskID), failedAt.Unix())
+}
+
+// --- audit trail ---
+
+// AuditEntry is where audit entry id, recorded at at, is kept for good: by
+// day, so that a day's entries are one prefix listing.
+func AuditEntry(at time.Time, id string) string {
+	return audit + at.UTC().Format("2006/01/02/") + seg(id) + ".json"
 }
