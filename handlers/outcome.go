@@ -42,6 +42,8 @@ func SetSystem(ctx context.Context, system string) {
 //
 //   - nil: succeeded.
 //   - errclass.AlreadyGone: succeeded, recorded as already_gone.
+//   - a success already on record (see Completions): succeeded without
+//     running the handler, recorded as already_completed.
 //   - errclass.Permanent or asynq.SkipRetry: archived at once (dead letter).
 //   - anything else: retried (the server's RetryDelayFunc reads any delay the
 //     upstream asked for), or archived once retries are exhausted; a rate
@@ -147,6 +149,8 @@ func decide(ctx context.Context, err error, retried, maxRetry int) (string, erro
 		return metrics.OutcomeTimedOut, cmp.Or(err, ctx.Err())
 	case err == nil:
 		return metrics.OutcomeSucceeded, nil
+	case errors.Is(err, errAlreadyCompleted):
+		return metrics.OutcomeAlreadyCompleted, nil
 	case errclass.Of(err) == errclass.AlreadyGone:
 		return metrics.OutcomeAlreadyGone, nil
 	case errors.Is(err, asynq.SkipRetry):

@@ -121,3 +121,14 @@ func DeadLettersCopied() string { return prefix + "deadletters:copied" }
 // error and when it was first seen). A field names a dead letter a person
 // must look at; it is removed once a later run copies it.
 func DeadLettersUncopied() string { return prefix + "deadletters:uncopied" }
+
+// --- task completions ---
+
+// TaskCompleted records that a task's handler succeeded (value: when), so
+// that asynq running it again after a completion it failed to record does not
+// repeat its upstream calls (see internal/completion). It expires with the
+// task type's Retention, the window in which asynq also remembers the task id
+// and refuses a new task with it: the record never hides new work.
+func TaskCompleted(queue, taskID string) string {
+	return prefix + "completed:" + id(queue) + ":" + id(taskID)
+}
