@@ -19,6 +19,12 @@ const prefix = "lifecycle:"
 // lease expiry in unix milliseconds).
 func Semaphore(system string) string { return prefix + "sem:" + system }
 
+// SemaphoreHolder is the heartbeat of one process's holder of semaphore
+// slots (value "1", a time to live of a few seconds, renewed while it holds
+// any): a slot whose holder's heartbeat is gone is free (see
+// internal/semaphore).
+func SemaphoreHolder(holder string) string { return prefix + "sem-holder:" + holder }
+
 // ZohoToken caches the Bigin OAuth access token shared by every worker, keyed
 // by an opaque fingerprint of the client id and refresh token (never the
 // secret itself), so one refresh token mints one access token per expiry.
