@@ -199,7 +199,7 @@ func (r report) print() {
 	for _, k := range slices.Sorted(maps.Keys(r.attempts)) {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, r.attempts[k]))
 	}
-	line := fmt.Sprintf("fault %s: in=%d out: completed=%d dead_lettered=%d (attempts: %s) lost=%d repeated_upstream=%d (in flight at a kill: %d) recovery=%v",
+	line := fmt.Sprintf("fault %s: in=%d out: completed=%d dead_lettered=%d (attempts: %s) lost=%d repeated_upstream=%d (allowed for calls in flight at kills: %d) recovery=%v",
 		r.name, r.in, r.out.completed, r.out.archived, strings.Join(parts, " "), r.lost, r.repeats, r.inFlight, r.recovery.Round(100*time.Millisecond))
 	if r.extra != "" {
 		line += " " + r.extra

@@ -13,16 +13,16 @@ import (
 )
 
 // TestWorkerSIGKILLedRepeatedly (scenario 1, photo load only): three
-// workers, one SIGKILLed and replaced every 3 s, four times, while Artifi
+// workers, one SIGKILLed and replaced every 2 s, four times, while Artifi
 // loses 2% of its replies after applying the delete. Every deletion must end
 // done and none lost. A repeat is allowed only for a call whose answer never
 // arrived: one in flight at a kill (at most the killed worker's concurrency)
 // or one whose reply was dropped.
 func TestWorkerSIGKILLedRepeatedly(t *testing.T) {
-	const n, kills, concurrency = 600, 4, 10
+	const n, kills, concurrency = 800, 4, 10
 	r := startAOFRedis(t)
 	set := harness.StartSimulators(t)
-	set.Artifi.Faults().Set(simfaults.Config{Latency: 20 * time.Millisecond, DropReplyRate: 0.02, Seed: 11})
+	set.Artifi.Faults().Set(simfaults.Config{Latency: 150 * time.Millisecond, DropReplyRate: 0.02, Seed: 11})
 	dir := t.TempDir()
 	env := []string{"LIFECYCLE_CONCURRENCY=10"}
 	ps := startWorkers(t, 3, r.URL(), dir, set, env...)
@@ -35,7 +35,7 @@ func TestWorkerSIGKILLedRepeatedly(t *testing.T) {
 	defer in.Close()
 
 	for k := range kills {
-		time.Sleep(3 * time.Second)
+		time.Sleep(2 * time.Second)
 		victim := ps[k%len(ps)]
 		if err := victim.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
