@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,13 +43,15 @@ func TestStoragePermissionDenied(t *testing.T) {
 	}
 	testutil.PutObjects(t, store, keys...)
 	chattr := func(flag string) {
-		if out, err := exec.Command("chattr", append([]string{"-R", flag}, dir)...).CombinedOutput(); err != nil {
+		if out, err := exec.Command("chattr", "-R", flag, filepath.Join(dir, "users")).CombinedOutput(); err != nil {
 			t.Fatalf("chattr %s: %v %s", flag, err, out)
 		}
 	}
+	// The worker checks at start that it can write the store: the fault
+	// comes once they run, on the photos' directories.
+	ps := startWorkers(t, 2, r.URL(), dir, nil)
 	chattr("+i")
 	t.Cleanup(func() { chattr("-i") }) // or the test's directory stays
-	ps := startWorkers(t, 2, r.URL(), dir, nil)
 
 	client := tasks.NewClient(asynq.RedisClientOpt{Addr: r.Addr()})
 	defer client.Close()
