@@ -220,4 +220,3 @@ func (p *blipProxy) cut(d time.Duration) {
 		p.mu.Unlock()
 	})
 }
-

@@ -104,7 +104,7 @@ func TestOutcomes(t *testing.T) {
 		"throttled": {"retry", 0, "throttled", "retry"}, // a rate limit spends no retry
 		"exhausted": {"archived", 0, "dead_lettered", "retry"},
 		"panics":    {"archived", 0, "dead_lettered", "permanent"}, // at once, with its place
-		"slow":      {"retry", 1, "timed_out", "retry"}, // a failure, not a shutdown
+		"slow":      {"retry", 1, "timed_out", "retry"},            // a failure, not a shutdown
 	}
 	inspector := testutil.Inspector(t, redis)
 	got := map[string]seen{}
