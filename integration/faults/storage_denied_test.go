@@ -51,7 +51,9 @@ func TestStoragePermissionDenied(t *testing.T) {
 	// comes once they run, on the photos' directories.
 	ps := startWorkers(t, 2, r.URL(), dir, nil)
 	chattr("+i")
-	t.Cleanup(func() { chattr("-i") }) // or the test's directory stays
+	t.Cleanup(func() { // or the test's directory stays; users/ is gone once all is deleted
+		_ = exec.Command("chattr", "-R", "-i", filepath.Join(dir, "users")).Run()
+	})
 
 	client := tasks.NewClient(asynq.RedisClientOpt{Addr: r.Addr()})
 	defer client.Close()
