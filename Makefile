@@ -36,7 +36,7 @@ FUZZTIME ?= 4s
 # unchanged tree takes seconds, not minutes.
 export STATICCHECK_CACHE ?= $(HOME)/.cache/staticcheck
 
-.PHONY: run build test test-unit test-fuzz test-hostile test-integration images bench lint redis-server clean
+.PHONY: run build test test-unit test-fuzz test-hostile test-integration test-faults images bench lint redis-server clean
 
 ## run: the whole service in one process on embedded defaults (Ctrl-C stops it)
 run:
@@ -46,8 +46,8 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/lifecycle ./cmd/lifecycle
 
-## test: lint, unit tests, fuzzing, then integration tests (builds images, installs what is missing)
-test: lint test-unit test-fuzz test-hostile test-integration
+## test: lint, unit tests, fuzzing, integration tests, then the fault suite (builds images, installs what is missing)
+test: lint test-unit test-fuzz test-hostile test-integration test-faults
 
 test-unit: redis-server
 	@echo "test-unit: go test -race on $(words $(UNIT_PKGS)) packages and the tasks module: a few minutes; a line per package as it finishes"
@@ -68,7 +68,14 @@ test-hostile:
 
 test-integration: images
 	@echo "test-integration: real processes, Redis and S3 containers: several minutes; a line when the package finishes (-v for each test)"
-	$(GO) test -count=1 -timeout 20m -skip '^TestHostileCorpus$$' ./integration/...
+	$(GO) test -count=1 -timeout 20m -skip '^TestHostileCorpus$$' $$($(GO) list ./integration/... | grep -v /integration/faults)
+
+## test-faults: the fault suite (integration/faults): worker and Redis
+## kills, upstream storms, poison tasks... against real processes and
+## containers; each scenario prints one line starting "fault "
+test-faults: redis-server images
+	@echo "test-faults: each scenario a minute or two; one 'fault <scenario>: ...' line each"
+	$(GO) test -count=1 -timeout 20m -v ./integration/faults/
 
 ## images: build every container image locally (deploy/images/build.sh)
 images:

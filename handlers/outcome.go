@@ -42,6 +42,8 @@ func SetSystem(ctx context.Context, system string) {
 //
 //   - nil: succeeded.
 //   - errclass.AlreadyGone: succeeded, recorded as already_gone.
+//   - a success already on record (see Completions): succeeded without
+//     running the handler, recorded as already_completed.
 //   - errclass.Permanent or asynq.SkipRetry: archived at once (dead letter).
 //   - anything else: retried (the server's RetryDelayFunc reads any delay the
 //     upstream asked for), or archived once retries are exhausted; a rate
@@ -51,8 +53,10 @@ func SetSystem(ctx context.Context, system string) {
 //   - the worker shutting down: handed back to the queue, recorded as
 //     interrupted.
 //
-// A panic becomes a retryable error naming file and line, so that the outcome
-// is still logged and counted.
+// A panic becomes a permanent error naming file and line, so that the outcome
+// is still logged and counted, and the task is dead-lettered at once with
+// that reason: a handler that panics on a task panics on it again, and each
+// retry would only repeat whatever upstream calls came before the panic.
 //
 // running, if not nil, counts the handlers in flight (see Running).
 func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running *Running) asynq.MiddlewareFunc {
@@ -150,6 +154,8 @@ func decide(ctx context.Context, err error, retried, maxRetry int) (string, erro
 		return metrics.OutcomeTimedOut, cmp.Or(err, ctx.Err())
 	case err == nil:
 		return metrics.OutcomeSucceeded, nil
+	case errors.Is(err, errAlreadyCompleted):
+		return metrics.OutcomeAlreadyCompleted, nil
 	case errclass.Of(err) == errclass.AlreadyGone:
 		return metrics.OutcomeAlreadyGone, nil
 	case errors.Is(err, asynq.SkipRetry):
@@ -177,7 +183,7 @@ func safely(ctx context.Context, h asynq.Handler, t *asynq.Task) (err error) {
 	defer func() {
 		if x := recover(); x != nil {
 			_, file, line, _ := runtime.Caller(2)
-			err = fmt.Errorf("panic [%s:%d]: %v", file, line, x)
+			err = errclass.AsPermanent(fmt.Errorf("panic [%s:%d]: %v", file, line, x))
 		}
 	}()
 	return h.ProcessTask(ctx, t)

@@ -103,8 +103,8 @@ func TestOutcomes(t *testing.T) {
 		"later":     {"retry", 1, "retried", "retry"},
 		"throttled": {"retry", 0, "throttled", "retry"}, // a rate limit spends no retry
 		"exhausted": {"archived", 0, "dead_lettered", "retry"},
-		"panics":    {"retry", 1, "retried", "retry"},
-		"slow":      {"retry", 1, "timed_out", "retry"}, // a failure, not a shutdown
+		"panics":    {"archived", 0, "dead_lettered", "permanent"}, // at once, with its place
+		"slow":      {"retry", 1, "timed_out", "retry"},            // a failure, not a shutdown
 	}
 	inspector := testutil.Inspector(t, redis)
 	got := map[string]seen{}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/handlers"
 	"github.com/lifecycle-worker/lifecycle/internal/audit"
+
+	"github.com/lifecycle-worker/lifecycle/internal/completion"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
@@ -250,7 +252,10 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 	mux := asynq.NewServeMux()
 	// Tracing first: the outcome line carries the attempt's trace_id and
 	// span_id, and the outcome goes into the span.
-	mux.Use(handlers.Tracing(otel.GetTracerProvider()), handlers.Outcomes(log, b.reg.Tasks, time.Now, b.running))
+	// Completions inside Outcomes: a task answered from its completion
+	// record is logged and counted as already_completed.
+	mux.Use(handlers.Tracing(otel.GetTracerProvider()), handlers.Outcomes(log, b.reg.Tasks, time.Now, b.running),
+		handlers.Completions(&completion.Store{Redis: rdb}, log))
 	if err := handlers.Register(mux, services); err != nil {
 		return nil, err
 	}

@@ -18,13 +18,17 @@ import (
 // asynq counts an attempt as failed (asynq_tasks_failed_today) exactly when
 // its outcome is one of Failures.
 const (
-	OutcomeSucceeded    = "succeeded"
-	OutcomeAlreadyGone  = "already_gone"
-	OutcomeRetried      = "retried"
-	OutcomeTimedOut     = "timed_out"
-	OutcomeThrottled    = "throttled"
-	OutcomeDeadLettered = "dead_lettered"
-	OutcomeInterrupted  = "interrupted"
+	OutcomeSucceeded   = "succeeded"
+	OutcomeAlreadyGone = "already_gone"
+	// OutcomeAlreadyCompleted is a task run again after it had succeeded
+	// (asynq failed to record the success): answered from our record of
+	// it, without calling any upstream.
+	OutcomeAlreadyCompleted = "already_completed"
+	OutcomeRetried          = "retried"
+	OutcomeTimedOut         = "timed_out"
+	OutcomeThrottled        = "throttled"
+	OutcomeDeadLettered     = "dead_lettered"
+	OutcomeInterrupted      = "interrupted"
 )
 
 // Failures are the outcomes asynq counts as failed attempts.

@@ -19,6 +19,12 @@ const prefix = "lifecycle:"
 // lease expiry in unix milliseconds).
 func Semaphore(system string) string { return prefix + "sem:" + system }
 
+// SemaphoreHolder is the heartbeat of one process's holder of semaphore
+// slots (value "1", a time to live of a few seconds, renewed while it holds
+// any): a slot whose holder's heartbeat is gone is free (see
+// internal/semaphore).
+func SemaphoreHolder(holder string) string { return prefix + "sem-holder:" + holder }
+
 // ZohoToken caches the Bigin OAuth access token shared by every worker, keyed
 // by an opaque fingerprint of the client id and refresh token (never the
 // secret itself), so one refresh token mints one access token per expiry.
@@ -146,3 +152,14 @@ func AuditLog() string { return prefix + "audit:log" }
 // AuditUncopied is the hash of audit entries not yet copied to storage
 // (field: entry id, value: entry JSON); an entry leaves it once copied.
 func AuditUncopied() string { return prefix + "audit:uncopied" }
+
+// --- task completions ---
+
+// TaskCompleted records that a task's handler succeeded (value: when), so
+// that asynq running it again after a completion it failed to record does not
+// repeat its upstream calls (see internal/completion). It expires with the
+// task type's Retention, the window in which asynq also remembers the task id
+// and refuses a new task with it: the record never hides new work.
+func TaskCompleted(queue, taskID string) string {
+	return prefix + "completed:" + id(queue) + ":" + id(taskID)
+}

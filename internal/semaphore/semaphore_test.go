@@ -1,7 +1,11 @@
 package semaphore
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -223,4 +227,94 @@ func TestZeroLimit(t *testing.T) {
 	if diff := cmp.Diff(ErrLimit.Error(), err.Error()); diff != "" {
 		t.Error(diff)
 	}
+}
+
+// holderProcessEnv makes the test binary a process that takes every slot of
+// a semaphore and holds them until it is killed (see
+// TestKilledHolderFreesItsSlotsWithinSeconds).
+const holderProcessEnv = "SEMAPHORE_TEST_HOLDER_ADDR"
+
+func TestKilledHolderFreesItsSlotsWithinSeconds(t *testing.T) {
+	if addr := os.Getenv(holderProcessEnv); addr != "" {
+		holdUntilKilled(addr)
+		return
+	}
+	testutil.OnEachRedis(t, func(t *testing.T, b testutil.Backend) {
+		const limit, heartbeat = 3, time.Second
+		ctx := context.Background()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKilledHolderFreesItsSlotsWithinSeconds$")
+		cmd.Env = append(os.Environ(), holderProcessEnv+"="+b.Addr)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || line != "held\n" {
+			t.Fatalf("holder process said %q, %v", line, err)
+		}
+
+		sem := New(testutil.Client(t, b.Addr), "artifi", limit, WithHeartbeat(heartbeat), WithPoll(time.Millisecond, 20*time.Millisecond))
+		// While the holder lives, beating, its slots stay its own, longer
+		// than a heartbeat's time to live.
+		short, cancel := context.WithTimeout(ctx, 2*heartbeat)
+		_, err = sem.Acquire(short)
+		cancel()
+		if err == nil {
+			t.Fatal("acquired a slot while a live process held them all")
+		}
+
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		killed := time.Now()
+		if b.Mini != nil {
+			b.FastForward(heartbeat) // miniredis's clock moves only when told
+		}
+		var releases []func()
+		for range limit {
+			wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+			release, err := sem.Acquire(wait)
+			cancel()
+			if err != nil {
+				t.Fatalf("slots of a killed holder not back after %v: %v", time.Since(killed), err)
+			}
+			releases = append(releases, release)
+		}
+		if d := time.Since(killed); d > heartbeat+time.Second {
+			t.Errorf("slots of a killed holder back after %v, want within its heartbeat (%v), not a lease (%v)", d, heartbeat, LeaseDefault)
+		}
+		// And the limit still holds: the dead holder's slots were replaced,
+		// not added to.
+		short, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err = sem.Acquire(short)
+		cancel()
+		if err == nil {
+			t.Errorf("acquired slot %d of %d", limit+1, limit)
+		}
+		if n, err := sem.Holders(ctx); err != nil || n != limit {
+			t.Errorf("Holders = %d, %v; want %d", n, err, limit)
+		}
+		for _, r := range releases {
+			r()
+		}
+	})
+}
+
+// holdUntilKilled is the holder process: every slot, then nothing.
+func holdUntilKilled(addr string) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	sem := New(rdb, "artifi", 3, WithHeartbeat(time.Second))
+	for range 3 {
+		if _, err := sem.Acquire(context.Background()); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+	}
+	fmt.Println("held")
+	select {}
 }
