@@ -28,6 +28,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -67,10 +68,10 @@ type Merger struct {
 	// a sweep took for an expired guest's: a guest who registers after the
 	// sweep gets them back (within the restore window), or is told.
 	Quarantine Quarantine
-	Redis    redis.UniversalClient
-	Identity *identity.Store
-	Locks    *userlock.Locker
-	Log      zerolog.Logger
+	Redis      redis.UniversalClient
+	Identity   *identity.Store
+	Locks      *userlock.Locker
+	Log        zerolog.Logger
 }
 
 // Progress fields of rkeys.MergeProgress.
@@ -84,6 +85,11 @@ const (
 	fieldPurged      = "purged"    // objects quarantined and purged: gone
 	fieldPurgedBy    = "purged_by" // the sweeps that purged them, comma-separated
 )
+
+// lockWait is how long a merge waits for a user lock before it gives its
+// attempt up for a retry: long enough for a sweep's hold on a guest (one
+// guest's objects moved), short of the task's timeout.
+const lockWait = 5 * time.Second
 
 // moveCheckpointEvery is how many moves go between checkpoints: a crash
 // repeats at most this many (idempotent) moves.
@@ -115,7 +121,7 @@ func (m *Merger) Merge(ctx context.Context, guestID, userID, owner string) (Resu
 	if err := m.refusal(ctx, guestID, userID); err != nil {
 		return Result{}, err
 	}
-	lock, err := m.Locks.AcquireOrRetry(ctx, owner, guestID, userID)
+	lock, err := m.Locks.AcquireWithin(ctx, lockWait, owner, guestID, userID)
 	if err != nil {
 		return Result{}, err
 	}

@@ -219,7 +219,7 @@ func (s *Sweeper) restoreOwner(ctx context.Context, id, owner string) (release f
 				select {
 				case <-ctx.Done():
 					return nil, nil, nil, fmt.Errorf("sweep %s: restore: %w", id, err)
-				case <-time.After(min(held.Wait, 500*time.Millisecond)):
+				case <-time.After(min(held.Wait, 100*time.Millisecond)):
 				}
 				continue
 			}
