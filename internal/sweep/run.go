@@ -348,6 +348,7 @@ func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, 
 			return err
 		}
 	}
+	movedBefore := r.Moved
 	for _, e := range entries {
 		if now2.merging || e.Reason != UpstreamDeleted && now2.reason == "" {
 			r.Skipped["reclaimed"]++
@@ -383,6 +384,11 @@ func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, 
 		}
 		r.Moved++
 		r.MovedBytes += e.Size
+	}
+	if now2.reason == GuestExpired {
+		// What did move, for the merge's figures (candidates rewritten or
+		// deleted since the mark did not).
+		return s.recordQuarantine(ctx, st, id, int(r.Moved-movedBefore))
 	}
 	return nil
 }
