@@ -13,6 +13,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/deadletter"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
+	"github.com/lifecycle-worker/lifecycle/internal/merge"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -34,8 +35,8 @@ func (s *services) BiginRecordPhoto(_ context.Context, m, r string) error {
 }
 func (s *services) BPMAvatar(_ context.Context, u string) error    { return s.add("bpm %s", u) }
 func (s *services) StoredObject(_ context.Context, k string) error { return s.add("object %s", k) }
-func (s *services) Merge(_ context.Context, g, u, _ string) error {
-	return s.add("merge %s into %s", g, u)
+func (s *services) Merge(_ context.Context, g, u, _ string) (merge.Result, error) {
+	return merge.Result{}, s.add("merge %s into %s", g, u)
 }
 func (s *services) RunSlice(_ context.Context, r erasure.Request, n int) error {
 	return s.add("erase %s of %s, bigin %v, slice %d, filed %s", r.ID, r.UserID, r.Bigin, n, r.FiledAt.Format(time.RFC3339))

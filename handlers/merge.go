@@ -2,20 +2,25 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/lifecycle-worker/lifecycle/internal/merge"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
 // Merger carries out guest-to-registered merges (*merge.Merger).
 type Merger interface {
-	Merge(ctx context.Context, guestID, userID, owner string) error
+	Merge(ctx context.Context, guestID, userID, owner string) (merge.Result, error)
 }
 
 // UserMerge handles user:merge. The merge is exactly-once in effect however
 // often asynq runs the task (see internal/merge); the task id owns the
 // users' locks meanwhile, so that a retry of this task may take them again.
+// What the merge did (merge.Result: objects moved, restored from a sweep's
+// quarantine, lost to a purge) is the completed task's result, which asynq
+// keeps for the task's retention.
 type UserMerge struct{ Merger Merger }
 
 func (h *UserMerge) ProcessTask(ctx context.Context, t *asynq.Task) error {
@@ -25,5 +30,15 @@ func (h *UserMerge) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	SetSystem(ctx, "artifi+storage")
 	owner, _ := asynq.GetTaskID(ctx)
-	return h.Merger.Merge(ctx, p.GuestID, p.UserID, owner)
+	res, err := h.Merger.Merge(ctx, p.GuestID, p.UserID, owner)
+	if err != nil {
+		return err
+	}
+	if w := t.ResultWriter(); w != nil {
+		// The merge is done whether or not its figures are kept.
+		if b, jerr := json.Marshal(res); jerr == nil {
+			_, _ = w.Write(b)
+		}
+	}
+	return nil
 }

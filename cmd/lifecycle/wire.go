@@ -25,6 +25,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
 	"github.com/lifecycle-worker/lifecycle/internal/merge"
+	"github.com/lifecycle-worker/lifecycle/internal/merge/mergetasks"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/internal/photo"
 	"github.com/lifecycle-worker/lifecycle/internal/semaphore"
@@ -197,6 +198,7 @@ func (w withAuditCopy) Run(ctx context.Context) (deadletter.Report, error) {
 func newSweeper(cfg *config.Config, rdb redis.UniversalClient, store storage.Store, artifi artifiAPI, log zerolog.Logger) (*sweep.Sweeper, error) {
 	return sweep.New(sweep.Params{
 		Store: store, Redis: rdb, Identity: identity.New(rdb), Merges: &merge.Merger{Redis: rdb}, Photos: artifi,
+		Queue:       mergetasks.NewQueue(asynq.NewInspectorFromRedisClient(rdb)),
 		Locks:       userlock.New(rdb, userlock.LeaseDefault),
 		GuestPrefix: cfg.Sweep.GuestPrefix, GuestRetention: cfg.Sweep.GuestRetention, Grace: cfg.Sweep.Grace,
 		RestoreWindow: cfg.Sweep.RestoreWindow, MaxShare: cfg.Sweep.MaxShare,
@@ -236,7 +238,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 	}
 	services := handlers.Services{
 		Photos:   &photo.Deleter{Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store},
-		Merges:   &merge.Merger{Artifi: up.artifi, Store: store, Redis: rdb, Identity: ids, Locks: locks, Log: log},
+		Merges:   &merge.Merger{Artifi: up.artifi, Store: store, Quarantine: sweeps, Redis: rdb, Identity: ids, Locks: locks, Log: log},
 		Erasures: erasures,
 		Sweeps:   sweeps,
 		DeadLetters: withAuditCopy{

@@ -67,7 +67,7 @@ func TestMergeStopsWhenItsLockIsLost(t *testing.T) {
 	m := &merge.Merger{Artifi: okArtifi{}, Store: mover, Redis: rdb, Identity: identity.New(rdb),
 		Locks: userlock.New(rdb, 300*time.Millisecond), Log: zerolog.Nop()}
 
-	err := m.Merge(context.Background(), "g-1", "u-1", "task-1")
+	_, err := m.Merge(context.Background(), "g-1", "u-1", "task-1")
 	if !errors.Is(err, lease.ErrLost) || errclass.Of(err) != errclass.Retry {
 		t.Fatalf("Merge = %v (class %q), want a retry naming the lost lock", err, errclass.Of(err))
 	}

@@ -13,6 +13,10 @@
 //     "Invalid old User Id". That answer is verified (the guest id holds
 //     nothing in Artifi any more) and counted as done, not failed.
 //   - Moves are idempotent (storage.Store.Move).
+//   - What a sweep quarantined of the guest, taking it for gone, is taken
+//     back from quarantine to the user (Quarantine), or the outcome says
+//     the purge took it. The sweep quarantines a guest only under its user
+//     lock, and only once no merge of it is recorded, under way or queued.
 //   - The user lock keeps an erasure of either id from running meanwhile;
 //     its lease frees it if this worker dies. Tombstones and merge records
 //     are checked again once the lock is held.
@@ -23,6 +27,8 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -33,6 +39,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
 
@@ -48,14 +55,23 @@ type Mover interface {
 	Move(ctx context.Context, src, dst string) error
 }
 
+// Quarantine gives back what sweeps quarantined of a guest (*sweep.Sweeper).
+type Quarantine interface {
+	Reclaim(ctx context.Context, guestID, userID string) (sweep.Reclaimed, error)
+}
+
 // Merger carries out merges.
 type Merger struct {
-	Artifi   Artifi // nil: Artifi is not configured, and merges fail permanently
-	Store    Mover
-	Redis    redis.UniversalClient
-	Identity *identity.Store
-	Locks    *userlock.Locker
-	Log      zerolog.Logger
+	Artifi Artifi // nil: Artifi is not configured, and merges fail permanently
+	Store  Mover
+	// Quarantine, when set, is where a merge looks for the guest's objects
+	// a sweep took for an expired guest's: a guest who registers after the
+	// sweep gets them back (within the restore window), or is told.
+	Quarantine Quarantine
+	Redis      redis.UniversalClient
+	Identity   *identity.Store
+	Locks      *userlock.Locker
+	Log        zerolog.Logger
 }
 
 // Progress fields of rkeys.MergeProgress.
@@ -65,35 +81,57 @@ const (
 	fieldStoreAfter  = "storage_after" // last key moved
 	fieldStoreMoved  = "storage_moved" // objects moved so far
 	fieldArtifiAgain = "artifi_verified_232"
+	fieldRestored    = "restored"  // objects taken back from quarantine so far
+	fieldPurged      = "purged"    // objects quarantined and purged: gone
+	fieldPurgedBy    = "purged_by" // the sweeps that purged them, comma-separated
 )
+
+// lockWait is how long a merge waits for a user lock before it gives its
+// attempt up for a retry: long enough for a sweep's hold on a guest (one
+// guest's objects moved), short of the task's timeout.
+const lockWait = 5 * time.Second
 
 // moveCheckpointEvery is how many moves go between checkpoints: a crash
 // repeats at most this many (idempotent) moves.
 const moveCheckpointEvery = 50
 
+// Result is what a merge did, for its task's result and log line.
+type Result struct {
+	// ObjectsMoved from the guest's folder to the user's.
+	ObjectsMoved int `json:"objects_moved"`
+	// ObjectsRestored from quarantine, where a sweep had put them taking
+	// the guest for gone, to the user's folder.
+	ObjectsRestored int64 `json:"objects_restored"`
+	// ObjectsPurged were quarantined by a sweep and purged once the
+	// restore window had passed: the guest had them, and they are gone.
+	ObjectsPurged int64    `json:"objects_purged"`
+	PurgedBy      []string `json:"purged_by,omitempty"`
+}
+
 // Merge moves guestID's data to userID on behalf of owner (the task id, which
 // holds both users' locks meanwhile). Errors are classified (errclass): a
 // merge into an erased id or of a guest merged elsewhere is permanent; a
 // merge already recorded is already gone.
-func (m *Merger) Merge(ctx context.Context, guestID, userID, owner string) error {
+func (m *Merger) Merge(ctx context.Context, guestID, userID, owner string) (Result, error) {
 	log := m.Log.With().Str("guest_id", guestID).Str("user_id", userID).Logger()
 
 	// Checked before the lock so that a merge that must be refused does not
 	// wait for it, and again once it is held (mergeLocked): an erasure or
 	// another merge may have finished in between.
 	if err := m.refusal(ctx, guestID, userID); err != nil {
-		return err
+		return Result{}, err
 	}
-	lock, err := m.Locks.AcquireOrRetry(ctx, owner, guestID, userID)
+	lock, err := m.Locks.AcquireWithin(ctx, lockWait, owner, guestID, userID)
 	if err != nil {
-		return err
+		return Result{}, err
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
 	// A lost lock stops the merge at its next call (internal/lease's rule);
 	// the retry takes the lock again and resumes from the progress record.
 	lctx, stop := lock.Context(ctx)
 	defer stop()
-	return lease.Cause(lctx, m.mergeLocked(lctx, guestID, userID, log))
+	res, err := m.mergeLocked(lctx, guestID, userID, log)
+	return res, lease.Cause(lctx, err)
 }
 
 // refusal returns why guestID may not be merged into userID, if it may not:
@@ -118,38 +156,79 @@ func (m *Merger) refusal(ctx context.Context, guestID, userID string) error {
 }
 
 // mergeLocked does the merge under both users' locks.
-func (m *Merger) mergeLocked(ctx context.Context, guestID, userID string, log zerolog.Logger) error {
+func (m *Merger) mergeLocked(ctx context.Context, guestID, userID string, log zerolog.Logger) (Result, error) {
+	var res Result
 	if err := m.refusal(ctx, guestID, userID); err != nil {
-		return err
+		return res, err
 	}
 	p := &progress{rdb: m.Redis, key: rkeys.MergeProgress(guestID), guestID: guestID, userID: userID}
 	fields, err := m.Redis.HGetAll(ctx, p.key).Result()
 	if err != nil {
-		return fmt.Errorf("merge progress: %w", err)
+		return res, fmt.Errorf("merge progress: %w", err)
 	}
 	if len(fields) > 0 {
 		if err := p.conflict(fields[fieldTarget]); err != nil {
-			return err
+			return res, err
 		}
 	}
 	if fields[fieldArtifi] != "done" {
 		if err := m.mergeArtifi(ctx, guestID, userID, p, fields[fieldArtifi] == "calling", log); err != nil {
-			return err
+			return res, err
 		}
 	}
-	moved, err := m.moveAssets(ctx, guestID, userID, p, fields[fieldStoreAfter], fields[fieldStoreMoved])
-	if err != nil {
-		return fmt.Errorf("move assets: %w", err)
+	if res.ObjectsMoved, err = m.moveAssets(ctx, guestID, userID, p, fields[fieldStoreAfter], fields[fieldStoreMoved]); err != nil {
+		return res, fmt.Errorf("move assets: %w", err)
+	}
+	if err := m.reclaim(ctx, guestID, userID, p, fields, &res); err != nil {
+		return res, err
 	}
 	if err := m.Identity.RecordMerge(ctx, guestID, userID); err != nil {
-		return err
+		return res, err
 	}
 	// MergedInto is now the durable record of completion; the progress hash
 	// only served the retries.
 	if err := m.Redis.Del(ctx, p.key).Err(); err != nil {
 		log.Warn().Ctx(ctx).Err(err).Msg("merge progress not cleaned up")
 	}
-	log.Info().Ctx(ctx).Int("objects_moved", moved).Msg("merge complete")
+	ev := log.Info()
+	msg := "merge complete"
+	if res.ObjectsPurged > 0 {
+		// Not an error the task can do anything about, but a person should
+		// hear of it: the customer had these and will not find them.
+		ev, msg = log.Warn(), "merge complete, but a sweep had taken the guest for gone and its quarantine was purged past the restore window: those objects are lost"
+	}
+	ev.Ctx(ctx).Int("objects_moved", res.ObjectsMoved).Int64("objects_restored", res.ObjectsRestored).
+		Int64("objects_purged", res.ObjectsPurged).Strs("purged_by", res.PurgedBy).Msg(msg)
+	return res, nil
+}
+
+// reclaim takes back from quarantine what sweeps took of the guest, adding
+// to what earlier attempts took back (kept in the progress record, since
+// each attempt finds only what is left).
+func (m *Merger) reclaim(ctx context.Context, guestID, userID string, p *progress, fields map[string]string, res *Result) error {
+	res.ObjectsRestored, _ = strconv.ParseInt(fields[fieldRestored], 10, 64)
+	res.ObjectsPurged, _ = strconv.ParseInt(fields[fieldPurged], 10, 64)
+	if by := fields[fieldPurgedBy]; by != "" {
+		res.PurgedBy = strings.Split(by, ",")
+	}
+	if m.Quarantine == nil {
+		return nil
+	}
+	got, err := m.Quarantine.Reclaim(ctx, guestID, userID)
+	res.ObjectsRestored += got.Restored
+	res.ObjectsPurged += got.Purged
+	res.PurgedBy = append(res.PurgedBy, got.PurgedBy...)
+	if got.Restored > 0 || got.Purged > 0 {
+		// Reclaim forgets each sweep once done with it, so these figures
+		// are kept here for the retry that finishes the merge.
+		if serr := p.set(ctx, fieldRestored, res.ObjectsRestored, fieldPurged, res.ObjectsPurged,
+			fieldPurgedBy, strings.Join(res.PurgedBy, ",")); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("restore from quarantine: %w", err)
+	}
 	return nil
 }
 

@@ -88,7 +88,7 @@ func TestMergeMovesEverythingOnce(t *testing.T) {
 	ctx := context.Background()
 	rel := b.seedGuest(t, "g-1", 120) // crosses several progress checkpoints
 	b.sim.AddUser("u-1")
-	if err := b.m.Merge(ctx, "g-1", "u-1", "task-1"); err != nil {
+	if _, err := b.m.Merge(ctx, "g-1", "u-1", "task-1"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -111,7 +111,7 @@ func TestMergeMovesEverythingOnce(t *testing.T) {
 
 	// The same merge run again (another producer, after retention): already
 	// gone, Artifi not called again.
-	if err := b.m.Merge(ctx, "g-1", "u-1", "task-2"); errclass.Of(err) != errclass.AlreadyGone {
+	if _, err := b.m.Merge(ctx, "g-1", "u-1", "task-2"); errclass.Of(err) != errclass.AlreadyGone {
 		t.Errorf("second merge = %v (class %q), want already gone", err, errclass.Of(err))
 	}
 	if n := b.sim.Merges(); n != 1 {
@@ -126,7 +126,7 @@ func TestMergeLostResponse(t *testing.T) {
 	ctx := context.Background()
 	rel := b.seedGuest(t, "g-2", 5)
 	b.sim.Faults().Set(faults.Config{DropReplyRate: 1})
-	if err := b.m.Merge(ctx, "g-2", "u-2", "task-1"); errclass.Of(err) != errclass.Retry {
+	if _, err := b.m.Merge(ctx, "g-2", "u-2", "task-1"); errclass.Of(err) != errclass.Retry {
 		t.Fatalf("merge with the reply lost = %v (class %q), want a retry", err, errclass.Of(err))
 	}
 	if n := b.sim.Merges(); n != 1 {
@@ -137,7 +137,7 @@ func TestMergeLostResponse(t *testing.T) {
 		t.Errorf("InProgress during the merge = %v, %v; want true", busy, err)
 	}
 	b.sim.Faults().Set(faults.Config{})
-	if err := b.m.Merge(ctx, "g-2", "u-2", "task-1"); err != nil {
+	if _, err := b.m.Merge(ctx, "g-2", "u-2", "task-1"); err != nil {
 		t.Fatalf("retry = %v, want success", err)
 	}
 
@@ -173,7 +173,7 @@ func TestMergeRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := b.m.Merge(ctx, tt.guest, tt.user, "task-"+tt.guest)
+			_, err := b.m.Merge(ctx, tt.guest, tt.user, "task-"+tt.guest)
 			if errclass.Of(err) != errclass.Permanent || !strings.Contains(err.Error(), tt.reason) {
 				t.Errorf("Merge = %v (class %q); want permanent, %q", err, errclass.Of(err), tt.reason)
 			}
@@ -194,7 +194,7 @@ func TestMergeWaitsForErasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = b.m.Merge(ctx, "g-4", "u-4", "task-4")
+	_, err = b.m.Merge(ctx, "g-4", "u-4", "task-4")
 	if d, ok := errclass.Delay(err); errclass.Of(err) != errclass.Retry || !ok || d <= 0 || d > time.Minute {
 		t.Fatalf("Merge while locked = %v (delay %v); want a retry within the lease", err, d)
 	}
@@ -202,7 +202,7 @@ func TestMergeWaitsForErasure(t *testing.T) {
 		t.Fatal("the merge ran while the erasure held the user")
 	}
 	erasure.Release(ctx)
-	if err := b.m.Merge(ctx, "g-4", "u-4", "task-4"); err != nil {
+	if _, err := b.m.Merge(ctx, "g-4", "u-4", "task-4"); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"photos/0000.jpg", "photos/0001.jpg"}, b.keys(t, "users/u-4/")); diff != "" {
@@ -213,7 +213,7 @@ func TestMergeWaitsForErasure(t *testing.T) {
 func TestMergeWithoutArtifiIsPermanent(t *testing.T) {
 	b := setup(t)
 	b.m.Artifi = nil
-	err := b.m.Merge(context.Background(), "g-5", "u-5", "task-5")
+	_, err := b.m.Merge(context.Background(), "g-5", "u-5", "task-5")
 	if errclass.Of(err) != errclass.Permanent || !strings.Contains(err.Error(), "artifi: system not configured") {
 		t.Errorf("Merge without Artifi = %v (class %q); want permanent, naming Artifi", err, errclass.Of(err))
 	}

@@ -57,12 +57,12 @@ func TestMergeIntoAnotherUserIsRefused(t *testing.T) {
 				b.sim.AddUser("u-2")
 
 				b.m.Store = &failingMover{Mover: b.store, failAfter: tt.failAfter}
-				if err := b.m.Merge(ctx, "g-1", "u-1", "task-1"); errclass.Of(err) != errclass.Retry {
+				if _, err := b.m.Merge(ctx, "g-1", "u-1", "task-1"); errclass.Of(err) != errclass.Retry {
 					t.Fatalf("first merge = %v (class %q), want a retry", err, errclass.Of(err))
 				}
 				b.m.Store = b.store
 
-				err := b.m.Merge(ctx, "g-1", "u-2", "task-2")
+				_, err := b.m.Merge(ctx, "g-1", "u-2", "task-2")
 				want := "guest g-1 is being merged into u-1; refusing u-2"
 				if errclass.Of(err) != errclass.Permanent || err == nil || !strings.Contains(err.Error(), want) {
 					t.Errorf("merge into another user = %v (class %q); want permanent, %q", err, errclass.Of(err), want)
@@ -74,7 +74,7 @@ func TestMergeIntoAnotherUserIsRefused(t *testing.T) {
 					t.Errorf("artifi: u-2 has %d photos, %d merges; want 0, 1", n, b.sim.Merges())
 				}
 
-				if err := b.m.Merge(ctx, "g-1", "u-1", "task-1"); err != nil {
+				if _, err := b.m.Merge(ctx, "g-1", "u-1", "task-1"); err != nil {
 					t.Fatalf("retry of the first merge = %v, want success", err)
 				}
 				if diff := cmp.Diff(rel, b.keys(t, "users/u-1/")); diff != "" {
@@ -86,7 +86,7 @@ func TestMergeIntoAnotherUserIsRefused(t *testing.T) {
 				if n := len(b.sim.Photos("u-1")); n != 3 || b.sim.Merges() != 1 {
 					t.Errorf("artifi: u-1 has %d photos, %d merges; want 3, 1", n, b.sim.Merges())
 				}
-				err = b.m.Merge(ctx, "g-1", "u-2", "task-2")
+				_, err = b.m.Merge(ctx, "g-1", "u-2", "task-2")
 				if errclass.Of(err) != errclass.Permanent || !strings.Contains(err.Error(), "already merged into another user (u-1)") {
 					t.Errorf("merge into another user after completion = %v (class %q); want permanent, naming u-1", err, errclass.Of(err))
 				}
@@ -103,14 +103,14 @@ func TestMergeRefusedBeforeTouchingAnythingLeavesGuestFree(t *testing.T) {
 	rel := b.seedGuest(t, "g-1", 3)
 	ac := b.m.Artifi
 	b.m.Artifi = nil
-	if err := b.m.Merge(ctx, "g-1", "u-1", "task-1"); errclass.Of(err) != errclass.Permanent {
+	if _, err := b.m.Merge(ctx, "g-1", "u-1", "task-1"); errclass.Of(err) != errclass.Permanent {
 		t.Fatalf("merge without Artifi = %v (class %q), want permanent", err, errclass.Of(err))
 	}
 	if busy, err := b.m.InProgress(ctx, "g-1"); busy || err != nil {
 		t.Errorf("InProgress after a merge that touched nothing = %v, %v; want false", busy, err)
 	}
 	b.m.Artifi = ac
-	if err := b.m.Merge(ctx, "g-1", "u-2", "task-2"); err != nil {
+	if _, err := b.m.Merge(ctx, "g-1", "u-2", "task-2"); err != nil {
 		t.Fatalf("merge into u-2 = %v, want success", err)
 	}
 	if diff := cmp.Diff(rel, b.keys(t, "users/u-2/")); diff != "" {
@@ -128,7 +128,7 @@ func TestMergeRefusesRecordWithoutTarget(t *testing.T) {
 		if err := be.Client.HSet(ctx, rkeys.MergeProgress("g-1"), "artifi", "done").Err(); err != nil {
 			t.Fatal(err)
 		}
-		err := b.m.Merge(ctx, "g-1", "u-1", "task-1")
+		_, err := b.m.Merge(ctx, "g-1", "u-1", "task-1")
 		if errclass.Of(err) != errclass.Permanent || !strings.Contains(err.Error(), "recorded without its target") {
 			t.Errorf("Merge = %v (class %q); want permanent, naming the record without target", err, errclass.Of(err))
 		}
@@ -210,7 +210,7 @@ func TestMergeRechecksUnderTheLock(t *testing.T) {
 				b := setupOn(t, rdb)
 				rel := b.seedGuest(t, "g-1", 3)
 
-				err := b.m.Merge(ctx, "g-1", "u-1", "task-1")
+				_, err := b.m.Merge(ctx, "g-1", "u-1", "task-1")
 				if !hook.ran {
 					t.Fatal("the merge never took its lock")
 				}

@@ -56,6 +56,14 @@ func Tombstone(userID string) string { return prefix + "tombstone:" + id(userID)
 // "target" names the user the guest is being merged into.
 func MergeProgress(guestID string) string { return prefix + "merge:" + id(guestID) }
 
+// GuestQuarantined is the hash of what sweeps quarantined of one user id
+// (field: "{sweepId}:{part}", value: objects), written under the user's lock
+// before the objects move, so that a merge of a guest the sweep took for
+// gone finds them in quarantine, or says that the purge took them. It
+// expires a while after any restore window, so that a guest who returns
+// much later is still told.
+func GuestQuarantined(userID string) string { return prefix + "guest:" + id(userID) + ":quarantined" }
+
 // --- asset sweeps ---
 
 // SweepLock is the lease lock that keeps two sweeps (or a sweep and a purge

@@ -117,6 +117,16 @@ func QuarantinePrefix(sweepID string) string { return quarantine + seg(sweepID) 
 // whole, so that a quarantined object still says where it came from.
 func Quarantined(sweepID, key string) string { return QuarantinePrefix(sweepID) + key }
 
+// Unquarantined returns the original key of a Quarantined key of sweep
+// sweepID, and false for any other key.
+func Unquarantined(sweepID, key string) (string, bool) {
+	orig, ok := strings.CutPrefix(key, QuarantinePrefix(sweepID))
+	if !ok || orig == "" {
+		return "", false
+	}
+	return orig, true
+}
+
 // Sweeps is the folder of every sweep's report and manifest, listed to find
 // the reports.
 func Sweeps() string { return sweeps }

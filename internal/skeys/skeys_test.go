@@ -207,3 +207,26 @@ func TestUserPrefixAgreesWithPhotoDeleteContract(t *testing.T) {
 		}
 	}
 }
+
+func TestUnquarantined(t *testing.T) {
+	type result struct {
+		Key string
+		OK  bool
+	}
+	tests := []struct {
+		sweep, key string
+		want       result
+	}{
+		{"s-1", skeys.Quarantined("s-1", "users/g-1/a.jpg"), result{"users/g-1/a.jpg", true}},
+		// s-1's quarantine is not s-10's.
+		{"s-1", skeys.Quarantined("s-10", "users/g-1/a.jpg"), result{}},
+		{"s-1", skeys.QuarantinePrefix("s-1"), result{}},
+		{"s-1", "users/g-1/a.jpg", result{}},
+	}
+	for _, tt := range tests {
+		key, ok := skeys.Unquarantined(tt.sweep, tt.key)
+		if diff := cmp.Diff(tt.want, result{key, ok}); diff != "" {
+			t.Errorf("Unquarantined(%q, %q) (-want +got):\n%s", tt.sweep, tt.key, diff)
+		}
+	}
+}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
 
 // purgeBatch is the keys per DeleteMany: one S3 DeleteObjects request.
@@ -129,6 +131,33 @@ func (s *Sweeper) Restore(ctx context.Context, id, prefix string) (RestoreResult
 	if r.Status != StatusQuarantined {
 		return res, fmt.Errorf("%w: sweep %s is %s", ErrNotRestorable, id, r.Status)
 	}
+	// Entries come in key order, so one owner's are together: each owner's
+	// are restored under its user lock, where a merge of it cannot run,
+	// and to the user it was merged into if it was merged meanwhile, so
+	// that a restore never puts a guest's objects back where nobody owns
+	// them.
+	var (
+		cur     string
+		release func()
+		dst     func(string) string
+		forget  []string // cur's fields of this sweep in its quarantine record
+	)
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
+	// done forgets the record of what came back, once it has: a restore cut
+	// short leaves it for a merge to find the rest.
+	done := func() error {
+		if release == nil {
+			return nil
+		}
+		err := s.forget(ctx, cur, forget)
+		release()
+		release = nil
+		return err
+	}
 	for e, err := range s.Manifest(ctx, id) {
 		if err != nil {
 			return res, err
@@ -136,22 +165,35 @@ func (s *Sweeper) Restore(ctx context.Context, id, prefix string) (RestoreResult
 		if !strings.HasPrefix(e.Key, prefix) {
 			continue
 		}
+		if owner := skeys.OwnerOf(e.Key); owner != cur || dst == nil {
+			if err := done(); err != nil {
+				return res, err
+			}
+			cur = owner
+			if release, dst, forget, err = s.restoreOwner(ctx, id, owner); err != nil {
+				return res, err
+			}
+		}
+		to := dst(e.Key)
 		if _, err := s.p.Store.Stat(ctx, e.To); errors.Is(err, storage.ErrNotFound) {
 			res.Missing++
 			continue
 		} else if err != nil {
 			return res, err
 		}
-		if _, err := s.p.Store.Stat(ctx, e.Key); err == nil {
+		if _, err := s.p.Store.Stat(ctx, to); err == nil {
 			res.Conflicts++
 			continue
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			return res, err
 		}
-		if err := s.p.Store.Move(ctx, e.To, e.Key); err != nil {
+		if err := s.p.Store.Move(ctx, e.To, to); err != nil {
 			return res, fmt.Errorf("sweep %s: restore: %w", id, err)
 		}
 		res.Restored++
+	}
+	if err := done(); err != nil {
+		return res, err
 	}
 	r.Restored += res.Restored
 	if err := s.writeReport(ctx, r); err != nil {
@@ -160,4 +202,55 @@ func (s *Sweeper) Restore(ctx context.Context, id, prefix string) (RestoreResult
 	s.p.Log.Info().Ctx(ctx).Str("sweep_id", id).Int64("restored", res.Restored).Int64("missing", res.Missing).
 		Int64("conflicts", res.Conflicts).Msg("sweep quarantine restored")
 	return res, nil
+}
+
+// restoreOwner takes owner's user lock for a restore of sweep id, waiting
+// while a merge or erasure holds it. It returns where each of owner's keys
+// goes back to (the key itself, or the same path under the user owner was
+// merged into) and owner's fields of the sweep in its quarantine record, to
+// forget once they are back.
+func (s *Sweeper) restoreOwner(ctx context.Context, id, owner string) (release func(), dst func(string) string, fields []string, err error) {
+	release = func() {}
+	if owner != "" && s.p.Locks != nil {
+		for {
+			lk, err := s.p.Locks.Acquire(ctx, "restore:"+id, owner)
+			var held *userlock.HeldError
+			if errors.As(err, &held) {
+				select {
+				case <-ctx.Done():
+					return nil, nil, nil, fmt.Errorf("sweep %s: restore: %w", id, err)
+				case <-time.After(min(held.Wait, 100*time.Millisecond)):
+				}
+				continue
+			}
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			release = func() { lk.Release(context.WithoutCancel(ctx)) }
+			break
+		}
+	}
+	dst = func(k string) string { return k }
+	if owner == "" {
+		return release, dst, nil, nil
+	}
+	into, merged, err := s.p.Identity.MergedInto(ctx, owner)
+	if err != nil {
+		release()
+		return nil, nil, nil, err
+	}
+	if merged {
+		dst = func(k string) string {
+			if to, ok := skeys.ChangeOwner(k, owner, into); ok {
+				return to
+			}
+			return k
+		}
+	}
+	_, names, err := s.quarantinedBy(ctx, owner)
+	if err != nil {
+		release()
+		return nil, nil, nil, err
+	}
+	return release, dst, names[id], nil
 }

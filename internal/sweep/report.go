@@ -57,7 +57,8 @@ type Report struct {
 	MovedBytes int64 `json:"moved_bytes"`
 	// Skipped counts candidates not moved, by why: "changed" (rewritten
 	// since the mark), "busy" (a merge or erasure held the user),
-	// "reclaimed" (no longer an orphan when moved), "gone" (deleted since).
+	// "reclaimed" (no longer an orphan when moved), "merge_queued" (an
+	// expired guest whose merge waits in the queue), "gone" (deleted since).
 	Skipped map[string]int64 `json:"skipped"`
 
 	PurgedAt    *time.Time `json:"purged_at,omitempty"`

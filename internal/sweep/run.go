@@ -327,6 +327,28 @@ func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, 
 	if err != nil {
 		return err
 	}
+	if now2.reason == GuestExpired && s.p.Queue != nil {
+		// A guest whose merge is enqueued (or waits for a retry, or for a
+		// person in the dead-letter queue) is about to register: not
+		// expired. Asked here, under the guest's lock, since the merge
+		// may have been enqueued at any time since the mark.
+		queued, err := s.p.Queue.Queued(ctx, id)
+		if err != nil {
+			return fmt.Errorf("sweep %s: merges queued for %s: %w", st.SweepID, id, err)
+		}
+		if queued {
+			r.Skipped["merge_queued"] += int64(len(entries))
+			return nil
+		}
+	}
+	if now2.reason == GuestExpired {
+		// Written before anything moves: a merge of this guest, which
+		// waits for this lock, finds what moved (Reclaim).
+		if err := s.recordQuarantine(ctx, st, id, len(entries)); err != nil {
+			return err
+		}
+	}
+	movedBefore := r.Moved
 	for _, e := range entries {
 		if now2.merging || e.Reason != UpstreamDeleted && now2.reason == "" {
 			r.Skipped["reclaimed"]++
@@ -362,6 +384,11 @@ func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, 
 		}
 		r.Moved++
 		r.MovedBytes += e.Size
+	}
+	if now2.reason == GuestExpired {
+		// What did move, for the merge's figures (candidates rewritten or
+		// deleted since the mark did not).
+		return s.recordQuarantine(ctx, st, id, int(r.Moved-movedBefore))
 	}
 	return nil
 }

@@ -26,8 +26,10 @@
 // storefront mints for a visitor before checkout. That needs no record per
 // guest, and a guest's activity is visible in storage itself: a guest never
 // merged whose newest object is older than GuestRetention has left. A guest
-// whose merge is under way (Params.Merges) owns everything it has until the
-// merge is recorded.
+// whose merge is under way (Params.Merges) or waits in the queue
+// (Params.Queue) owns everything it has until the merge is recorded. An
+// expired guest's quarantine is noted per guest (rkeys.GuestQuarantined),
+// so that a merge of a guest who comes back restores it (Reclaim).
 //
 // # Memory
 //
@@ -104,6 +106,13 @@ type Merges interface {
 	InProgress(ctx context.Context, guestID string) (bool, error)
 }
 
+// MergeQueue says whether a merge of a guest waits to run: enqueued,
+// scheduled for a retry, running, or dead-lettered awaiting a person
+// (internal/merge/mergetasks reads asynq's merge queue).
+type MergeQueue interface {
+	Queued(ctx context.Context, guestID string) (bool, error)
+}
+
 // Photos lists a user's photos upstream (Artifi's GetUserUploadedList). An
 // unknown user has none.
 type Photos interface {
@@ -116,6 +125,11 @@ type Params struct {
 	Redis    redis.UniversalClient
 	Identity Identity
 	Merges   Merges
+	// Queue, when set, is asked under a guest's lock, just before its
+	// objects would be quarantined as expired, whether a merge of it waits:
+	// such a guest is not expired. A merge enqueued after that finds its
+	// objects in quarantine and takes them back (Reclaim).
+	Queue MergeQueue
 	// Photos nil skips the upstream-deleted check (Artifi not configured).
 	Photos Photos
 	// Locks, when set, are the per-user locks of merges and erasures: a
