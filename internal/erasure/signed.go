@@ -63,7 +63,7 @@ var (
 	// its signature says.
 	ErrMalformed = errors.New("not a well-formed receipt")
 	// ErrTooLarge: the document is over MaxSignedSize.
-	ErrTooLarge = fmt.Errorf("receipt is larger than %d MiB, far more than any receipt lifecycle writes: refused without reading it", MaxSignedSize>>20)
+	ErrTooLarge = fmt.Errorf("receipt is larger than %d MiB, far more than any receipt lifecycle writes: refused", MaxSignedSize>>20)
 	// ErrUnknownKey: no public key given has the document's key id.
 	ErrUnknownKey = errors.New("receipt is signed with a key not among the public keys given")
 )
