@@ -40,7 +40,7 @@ func TestComposeRunsTheService(t *testing.T) {
 		cmd := exec.Command("docker-compose", append([]string{"-p", project, "-f", composeFile}, args...)...)
 		cmd.Env = append(os.Environ(),
 			"LIFECYCLE_REDIS_PORT="+redisPort, "LIFECYCLE_API_PORT="+apiPort,
-			"LIFECYCLE_RECEIPT_KEY=compose-test-receipt-key", "LIFECYCLE_API_TOKEN=compose-test-token-0123456789abcdef")
+			"LIFECYCLE_RECEIPT_SIGNING_KEY=MC4CAQAwBQYDK2VwBCIEIL4jbNy+MLgI+6rtamHjZUWDkRLV43Z2F5aJLEf7HxJR", "LIFECYCLE_API_TOKEN=compose-test-token-0123456789abcdef")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

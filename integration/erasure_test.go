@@ -29,7 +29,10 @@ import (
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
-const receiptKey = "integration-receipt-key-0123456789"
+// receiptSigningKey signs the receipts of these tests (Ed25519, PKCS #8 in
+// base64: openssl genpkey -algorithm ed25519 | sed -n 2p); the CLI verifies
+// them with its public half.
+const receiptSigningKey = "MC4CAQAwBQYDK2VwBCIEIFA9jb+TmF56ZgKLKnEAzjuM5fScchkjWC5+Wm7YN92g"
 
 // eraseSubject is what one test's person has everywhere.
 type eraseSubject struct {
@@ -96,7 +99,7 @@ func (b *eraseBundle) env(t *testing.T) []string {
 		"LIFECYCLE_REDIS_URL=" + b.redis.URL(),
 		"LIFECYCLE_HTTP_ADDR=" + testutil.FreeAddr(t),
 		"LIFECYCLE_STORAGE=file://" + b.dir,
-		"LIFECYCLE_RECEIPT_KEY=" + receiptKey,
+		"LIFECYCLE_RECEIPT_SIGNING_KEY=" + receiptSigningKey,
 		"LIFECYCLE_SHUTDOWN_TIMEOUT=4s",
 		"LIFECYCLE_ARTIFI_URL=" + b.set.ArtifiURL,
 		"LIFECYCLE_ARTIFI_WEBSITE_ID=" + strconv.Itoa(c.ArtifiWebsiteID),

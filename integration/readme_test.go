@@ -172,6 +172,10 @@ var readmeChecks = map[string]readmeCheck{
 	"lifecycle sweep run --id demo-2":                     {check: all(contains(`"sweep_id": "demo-2"`, `"status": "quarantined"`), sweepAskedArtifi)},
 	"lifecycle sweep list --json":                         {check: contains(`"sweep_id": "demo-2"`)},
 	"lifecycle sweep restore demo-2 --prefix users/2001/": {check: contains(`"restored": 0`)},
+
+	"lifecycle receipt public-key > receipt-public.pem": {check: func(string, string, string) error { return nil }},
+	`env -i PATH="$PATH" lifecycle receipt verify receipt.json --public-key receipt-public.pem`: {
+		check: contains("receipt.json: valid receipt of request GDPR-2026-0142", "Ed25519, key id ")},
 }
 
 // TestREADMEExamples runs the README's command examples, taken from

@@ -190,7 +190,7 @@ func TestOneTracePerRequest(t *testing.T) {
 	testutil.PutObjects(t, store, "users/guest-t1/a.jpg", "users/guest-t1/b.jpg", "users/u-erase/c.jpg", "users/u-erase/d.jpg")
 
 	workerEnv := harness.WorkerEnv(t, redisURL, dir, set,
-		append(otel, "LIFECYCLE_RECEIPT_KEY=trace-test-receipt-key-0123456789",
+		append(otel, "LIFECYCLE_RECEIPT_SIGNING_KEY=MC4CAQAwBQYDK2VwBCIEIL4jbNy+MLgI+6rtamHjZUWDkRLV43Z2F5aJLEf7HxJR",
 			// Slices of a second, and Artifi slower than that (set below), so
 			// that the erasure is a chain of tasks.
 			"LIFECYCLE_ERASURE_SLICE_BUDGET=1s")...)

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifecycle-worker/lifecycle/internal/config"
+	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/sim"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 )
@@ -54,12 +55,12 @@ func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerol
 		useSimulators(cfg, set)
 	}
 	keyFile := ""
-	if cfg.ReceiptKey == "" {
-		key, path, err := devReceiptKey(cfg.Storage)
+	if cfg.ReceiptSigningKey == "" {
+		key, path, err := devSigningKey(cfg.Storage)
 		if err != nil {
 			return err
 		}
-		cfg.ReceiptKey, keyFile = key, path
+		cfg.ReceiptSigningKey, keyFile = key, path
 	}
 	b, err := openBase(ctx, cfg)
 	if err != nil {
@@ -117,7 +118,7 @@ const devEnvFile = "dev.env"
 
 // writeDevEnv writes the dev's settings for the CLI: Redis when embedded
 // (a URL given by --redis-url may hold a password), the store, the receipt
-// key's file, and the simulators of the systems it simulates (variables
+// signing key's file, and the simulators of the systems it simulates (variables
 // under the prefixes simulated marks). Settings the user gave, secrets
 // among them, are not copied: the CLI reads them where dev did. It returns
 // the file's path, or "" when the store is not a local directory.
@@ -134,7 +135,7 @@ func writeDevEnv(cfg *config.Config, embedded bool, keyFile string, set *sim.Set
 	}
 	export("LIFECYCLE_STORAGE", "file://"+loc.Path)
 	if keyFile != "" {
-		export("LIFECYCLE_RECEIPT_KEY_FILE", keyFile)
+		export("LIFECYCLE_RECEIPT_SIGNING_KEY_FILE", keyFile)
 	}
 	if set != nil {
 		for _, kv := range set.Env() {
@@ -183,37 +184,56 @@ func printDemo(w io.Writer, d sim.Demo) {
 	}
 }
 
-// devReceiptKey is the receipt key of `lifecycle dev` when none is set: kept
-// beside the file store (.lifecycle/receipt.key by default) so that receipts
-// written by one run still verify in the next. Production sets its own.
-func devReceiptKey(storageURL string) (config.Secret, string, error) {
-	path, ok := devReceiptKeyPath(storageURL)
+// devSigningKey is the receipt signing key of `lifecycle dev` when none is
+// set: an Ed25519 key kept beside the file store
+// (.lifecycle/receipt-signing.pem by default) so that receipts written by
+// one run still verify in the next. Production sets its own.
+func devSigningKey(storageURL string) (config.Secret, string, error) {
+	path, ok := devSigningKeyPath(storageURL)
 	if !ok {
-		return "", "", &usageError{"LIFECYCLE_RECEIPT_KEY: required when the store is not a local directory"}
+		return "", "", &usageError{"LIFECYCLE_RECEIPT_SIGNING_KEY: required when the store is not a local directory"}
 	}
-	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+	if b, err := os.ReadFile(path); err == nil {
+		if _, err := erasure.ParsePrivateKey(string(b)); err != nil {
+			return "", "", &usageError{fmt.Sprintf("receipt signing key %s: %v (delete it to have a new one made)", path, err)}
+		}
 		return config.Secret(b), path, nil
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
 		return "", "", err
 	}
-	enc := []byte(hex.EncodeToString(key))
+	enc, err := erasure.MarshalPrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", "", fmt.Errorf("receipt key: %w", err)
+		return "", "", fmt.Errorf("receipt signing key: %w", err)
 	}
 	if err := os.WriteFile(path, enc, 0o600); err != nil {
-		return "", "", fmt.Errorf("receipt key: %w", err)
+		return "", "", fmt.Errorf("receipt signing key: %w", err)
 	}
 	return config.Secret(enc), path, nil
 }
 
-// devReceiptKeyPath is where `lifecycle dev` keeps its receipt key for a
-// file store; ok is false for any other store.
+// devSigningKeyPath is where `lifecycle dev` keeps its receipt signing key
+// for a file store; ok is false for any other store.
+func devSigningKeyPath(storageURL string) (string, bool) {
+	return besideStore(storageURL, "receipt-signing.pem")
+}
+
+// devReceiptKeyPath is where `lifecycle dev` kept the HMAC key of the
+// receipts it wrote before Ed25519; ok is false for any other store.
 func devReceiptKeyPath(storageURL string) (string, bool) {
+	return besideStore(storageURL, "receipt.key")
+}
+
+// besideStore is the path of file name beside a file store
+// (.lifecycle/name for dev's); ok is false for any other store.
+func besideStore(storageURL, name string) (string, bool) {
 	loc, err := storage.ParseURL(storageURL)
 	if err != nil || loc.Scheme != "file" {
 		return "", false
 	}
-	return filepath.Join(filepath.Dir(loc.Path), "receipt.key"), true
+	return filepath.Join(filepath.Dir(loc.Path), name), true
 }

@@ -20,7 +20,7 @@ func TestDevEnv(t *testing.T) {
 	cfg := &config.Config{RedisURL: "redis://127.0.0.1:6390", Storage: "file://" + filepath.Join(dir, "storage")}
 	set := &sim.Set{ArtifiURL: "http://127.0.0.1:1", BiginURL: "http://127.0.0.1:2", BPMURL: "http://127.0.0.1:3",
 		Credentials: sim.Credentials{ArtifiClientKey: "sim key", BiginClientID: "id", BPMUsername: "bpm"}}
-	path, err := writeDevEnv(cfg, true, filepath.Join(dir, "receipt.key"), set,
+	path, err := writeDevEnv(cfg, true, filepath.Join(dir, "receipt-signing.pem"), set,
 		map[string]bool{"LIFECYCLE_ARTIFI_": false, "LIFECYCLE_BIGIN_": true, "LIFECYCLE_BPM_": true})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func TestDevEnv(t *testing.T) {
 			got = append(got, name)
 		}
 	}
-	want := []string{"LIFECYCLE_REDIS_URL", "LIFECYCLE_STORAGE", "LIFECYCLE_RECEIPT_KEY_FILE",
+	want := []string{"LIFECYCLE_REDIS_URL", "LIFECYCLE_STORAGE", "LIFECYCLE_RECEIPT_SIGNING_KEY_FILE",
 		"LIFECYCLE_BIGIN_ACCOUNTS_URL", "LIFECYCLE_BIGIN_API_DOMAIN", "LIFECYCLE_BIGIN_CLIENT_ID", "LIFECYCLE_BIGIN_CLIENT_SECRET", "LIFECYCLE_BIGIN_REFRESH_TOKEN",
 		"LIFECYCLE_BPM_URL", "LIFECYCLE_BPM_USERNAME", "LIFECYCLE_BPM_PASSWORD"}
 	if diff := cmp.Diff(want, got); diff != "" {

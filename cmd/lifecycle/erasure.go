@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -303,50 +305,82 @@ func writeJSONTo(w io.Writer, v any) error {
 // errNoReceipt means storage holds no receipt of the request.
 var errNoReceipt = errors.New("no receipt")
 
-const receiptUsage = "usage: lifecycle receipt verify FILE|REQUEST_ID, or lifecycle receipt get REQUEST_ID"
+const receiptUsage = "usage: lifecycle receipt verify FILE|REQUEST_ID [--public-key FILE|DIR], lifecycle receipt get REQUEST_ID, or lifecycle receipt public-key"
 
-// newReceiptCmd fetches and verifies receipts. Exit status: 0 valid, 1
-// altered, not a receipt or not found, 2 bad usage or no key.
+// newReceiptCmd fetches and verifies receipts, and prints the public key
+// that verifies them. Exit status: 0 valid, 1 altered, not a receipt or not
+// found, 2 bad usage or no key.
 func newReceiptCmd(e env) *cobra.Command {
-	cmd := parentCmd("receipt", "fetch an erasure receipt from storage, or verify its HMAC",
-		`fetch an erasure receipt from storage (receipt get REQUEST_ID), or verify its HMAC
-(receipt verify FILE|REQUEST_ID: a file, or the request's receipt in storage).
+	cmd := parentCmd("receipt", "fetch an erasure receipt, verify its signature, print the public key to publish",
+		`fetch an erasure receipt from storage (receipt get REQUEST_ID), verify its Ed25519
+signature (receipt verify FILE|REQUEST_ID: a file, or the request's receipt in storage),
+or print the public key that verifies receipts, to publish (receipt public-key).
 
-The key comes from --receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE]; without one, the
-key lifecycle dev keeps beside its file store (.lifecycle/receipt.key) is used.
+receipt verify needs no secret: --public-key names a public key file, or a directory
+of them (*.pem, one per signing key used, for rotation), and the receipt's key id
+picks one. Without --public-key, the public half of the signing key
+(LIFECYCLE_RECEIPT_SIGNING_KEY[_FILE], or lifecycle dev's beside its store) is used.
+Receipts written before Ed25519 carry an HMAC instead; they verify with the old
+key (--receipt-key or LIFECYCLE_RECEIPT_KEY[_FILE], or dev's .lifecycle/receipt.key).
 Exit status: 0 valid, 1 altered, not a receipt or not found, 2 bad usage or no key.`,
 		func(*cobra.Command) error { return &usageError{receiptUsage} },
 		func(string) error { return &usageError{receiptUsage} })
+	var publicKey string
 	verify := &cobra.Command{
-		Use:   "verify FILE|REQUEST_ID",
-		Short: "check a receipt's HMAC (exit status: 0 valid, 1 altered, not a receipt or not found, 2 bad usage or no key)",
+		Use:   "verify FILE|REQUEST_ID [--public-key FILE|DIR]",
+		Short: "check a receipt's signature (exit status: 0 valid, 1 altered, not a receipt or not found, 2 bad usage or no key)",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return &usageError{"usage: lifecycle receipt verify FILE|REQUEST_ID"}
+				return &usageError{"usage: lifecycle receipt verify FILE|REQUEST_ID [--public-key FILE|DIR]"}
 			}
 			return nil
 		},
 	}
+	verify.Flags().StringVar(&publicKey, "public-key", "", "public key file (as receipt public-key prints it), or a directory of *.pem public keys; needs no secret")
 	loadVerify := bindSettings(verify, e, config.GroupErasure|config.GroupStorage|config.GroupLog)
 	verify.RunE = func(cmd *cobra.Command, args []string) error {
 		cfg, err := loadVerify()
 		if err != nil {
 			return err
 		}
-		key, err := receiptKey(cfg)
-		if err != nil {
-			return err
+		// Keys first: a missing key is bad usage, whatever the receipt.
+		var keys erasure.PublicKeys
+		if publicKey != "" {
+			if keys, err = loadPublicKeys(publicKey); err != nil {
+				return err
+			}
 		}
 		name, doc, err := readReceipt(cmd.Context(), cfg, args[0])
 		if err != nil {
 			return err
 		}
-		if err := erasure.Verify(doc, key); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
 		var rc erasure.Receipt
-		_ = json.Unmarshal(doc, &rc)
-		fmt.Fprintf(e.stdout, "%s: valid receipt of request %s (finished %s, verification %s)\n", name, rc.RequestID, rc.FinishedAt.Format(time.RFC3339), rc.Verification.Result)
+		how := ""
+		if erasure.IsLegacyHMAC(doc) {
+			key, err := receiptKey(cfg)
+			if err != nil {
+				return err
+			}
+			if rc, err = erasure.VerifyHMAC(doc, key); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			how = "HMAC-SHA256 of a receipt written before Ed25519 signing: only holders of that key can check it"
+		} else {
+			if keys == nil {
+				pub, _, err := signingPublicKey(cfg)
+				if err != nil {
+					return err
+				}
+				keys = erasure.PublicKeys{}
+				keys.Add(pub)
+			}
+			var sig erasure.Signature
+			if rc, sig, err = erasure.Verify(doc, keys); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			how = "Ed25519, key id " + sig.KeyID
+		}
+		fmt.Fprintf(e.stdout, "%s: valid receipt of request %s (finished %s, verification %s; %s)\n", name, rc.RequestID, rc.FinishedAt.Format(time.RFC3339), rc.Verification.Result, how)
 		return nil
 	}
 	get := &cobra.Command{
@@ -377,12 +411,111 @@ Exit status: 0 valid, 1 altered, not a receipt or not found, 2 bad usage or no k
 		_, err = e.stdout.Write(doc)
 		return err
 	}
-	cmd.AddCommand(verify, get)
+	pubCmd := &cobra.Command{
+		Use:   "public-key",
+		Short: "print the public key that verifies receipts (PEM, after a line naming its key id), to publish",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 0 {
+				return &usageError{"usage: lifecycle receipt public-key"}
+			}
+			return nil
+		},
+	}
+	loadPub := bindSettings(pubCmd, e, config.GroupErasure|config.GroupStorage|config.GroupLog)
+	pubCmd.RunE = func(*cobra.Command, []string) error {
+		cfg, err := loadPub()
+		if err != nil {
+			return err
+		}
+		pub, _, err := signingPublicKey(cfg)
+		if err != nil {
+			return err
+		}
+		out, err := erasure.MarshalPublicKey(pub)
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(out)
+		return err
+	}
+	cmd.AddCommand(verify, get, pubCmd)
 	return cmd
 }
 
-// receiptKey is the configured key, or else the one lifecycle dev keeps
-// beside its file store.
+// signingPublicKey is the public half of the configured signing key, or
+// else of the one lifecycle dev keeps beside its file store; from says
+// where it came from.
+func signingPublicKey(cfg *config.Config) (pub ed25519.PublicKey, from string, err error) {
+	text, from := cfg.ReceiptSigningKey.Value(), "LIFECYCLE_RECEIPT_SIGNING_KEY"
+	if text == "" {
+		path, ok := devSigningKeyPath(cfg.Storage)
+		b, rerr := os.ReadFile(path)
+		if !ok || rerr != nil {
+			return nil, "", &usageError{"no public key: give --public-key FILE|DIR (lifecycle receipt public-key prints it where the signing key is), or set LIFECYCLE_RECEIPT_SIGNING_KEY[_FILE]; lifecycle dev's is found beside its store"}
+		}
+		text, from = string(b), path
+	}
+	key, err := erasure.ParsePrivateKey(text)
+	if err != nil {
+		return nil, "", &usageError{from + ": " + err.Error()}
+	}
+	return key.Public().(ed25519.PublicKey), from, nil
+}
+
+// maxPublicKeyFile bounds a public key file: a PEM key is under 200 bytes.
+const maxPublicKeyFile = 64 << 10
+
+// loadPublicKeys reads --public-key: one public key file, or every *.pem
+// file of a directory (the keys of every signing key used, for rotation).
+func loadPublicKeys(path string) (erasure.PublicKeys, error) {
+	bad := func(format string, a ...any) error {
+		return &usageError{"--public-key: " + fmt.Sprintf(format, a...)}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	files := []string{path}
+	if fi.IsDir() {
+		files, err = filepath.Glob(filepath.Join(path, "*.pem"))
+		if err != nil || len(files) == 0 {
+			return nil, bad("no *.pem public key files in directory %s", path)
+		}
+	}
+	keys := erasure.PublicKeys{}
+	for _, f := range files {
+		b, err := readSmall(f, maxPublicKeyFile)
+		if err != nil {
+			return nil, bad("%s: %v", f, err)
+		}
+		pub, err := erasure.ParsePublicKey(b)
+		if err != nil {
+			return nil, bad("%s: %v", f, err)
+		}
+		if prev, ok := keys[erasure.KeyID(pub)]; ok && !prev.Equal(pub) {
+			return nil, bad("%s: another key in %s has the same key id %s", f, path, erasure.KeyID(pub))
+		}
+		keys.Add(pub)
+	}
+	return keys, nil
+}
+
+// readSmall reads a file of at most limit bytes.
+func readSmall(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("larger than %d bytes: not a public key", limit)
+	}
+	return b, err
+}
+
+// receiptKey is the configured HMAC key of receipts written before Ed25519,
+// or else the one lifecycle dev kept beside its file store.
 func receiptKey(cfg *config.Config) ([]byte, error) {
 	if key := cfg.ReceiptKey.Value(); key != "" {
 		return []byte(key), nil
@@ -392,13 +525,19 @@ func receiptKey(cfg *config.Config) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, &usageError{"no key: set --receipt-key or LIFECYCLE_RECEIPT_KEY (or LIFECYCLE_RECEIPT_KEY_FILE); lifecycle dev's is found beside its store"}
+	return nil, &usageError{"receipt signed with an HMAC (written before Ed25519 signing): its key is needed: set --receipt-key or LIFECYCLE_RECEIPT_KEY (or LIFECYCLE_RECEIPT_KEY_FILE); lifecycle dev's is found beside its store"}
 }
 
 // readReceipt reads arg as a file when one exists by that name, and else as
 // a request id whose receipt is in storage. name is what messages call it.
+// Either way no more than erasure.MaxSignedSize is read.
 func readReceipt(ctx context.Context, cfg *config.Config, arg string) (name string, doc []byte, err error) {
-	if doc, err := os.ReadFile(arg); err == nil {
+	if f, err := os.Open(arg); err == nil {
+		defer f.Close()
+		doc, err := erasure.ReadSigned(f)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", arg, err)
+		}
 		return arg, doc, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", nil, &usageError{err.Error()}
@@ -422,5 +561,9 @@ func getReceipt(ctx context.Context, store storage.Store, id string) ([]byte, er
 		return nil, err
 	}
 	defer r.Close()
-	return io.ReadAll(r)
+	doc, err := erasure.ReadSigned(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", skeys.Receipt(id), err)
+	}
+	return doc, nil
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"time"
@@ -222,9 +223,13 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 	ids := identity.New(rdb)
 	locks := userlock.New(rdb, userlock.LeaseDefault)
 
-	receiptKey := []byte(cfg.ReceiptKey.Value())
-	if len(receiptKey) == 0 {
-		log.Warn().Msg("LIFECYCLE_RECEIPT_KEY not set: erasures will be dead-lettered, since they could not sign their receipts")
+	var receiptKey ed25519.PrivateKey
+	if v := cfg.ReceiptSigningKey.Value(); v != "" {
+		if receiptKey, err = erasure.ParsePrivateKey(v); err != nil {
+			return nil, err // config checked it already
+		}
+	} else {
+		log.Warn().Msg("LIFECYCLE_RECEIPT_SIGNING_KEY not set: erasures will be dead-lettered, since they could not sign their receipts")
 	}
 	erasures := &erasure.Executor{
 		Store: erasure.NewStore(rdb), Locks: locks, Queue: newErasureQueue(rdb),

@@ -26,6 +26,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lifecycle-worker/lifecycle/internal/apitoken"
+
+	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/tasks"
@@ -108,8 +110,12 @@ type Config struct {
 
 	Sweep Sweep
 
-	// ReceiptKey signs erasure receipts (HMAC-SHA256), so that a receipt
-	// altered after the fact is detected.
+	// ReceiptSigningKey signs erasure receipts (Ed25519, PEM PKCS #8, or
+	// its base64 body), so that anyone with the public key can tell a
+	// receipt altered after the fact.
+	ReceiptSigningKey Secret
+	// ReceiptKey is the HMAC-SHA256 key receipts were signed with before
+	// Ed25519: kept only to verify those.
 	ReceiptKey Secret
 
 	DevRedisAddr string // `lifecycle dev`'s embedded Redis
@@ -555,8 +561,20 @@ var settings = map[Group][]setting{
 		},
 	}},
 	GroupErasure: {{
+		flag: "receipt-signing-key", env: "LIFECYCLE_RECEIPT_SIGNING_KEY", secret: true,
+		usage: "Ed25519 private key that signs erasure receipts: PEM (openssl genpkey -algorithm ed25519), or its base64 body on one line; publish its public key (lifecycle receipt public-key)",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, err := erasure.ParsePrivateKey(v); err != nil {
+					return err
+				}
+			}
+			c.ReceiptSigningKey = Secret(v)
+			return nil
+		},
+	}, {
 		flag: "receipt-key", env: "LIFECYCLE_RECEIPT_KEY", secret: true,
-		usage: "key that signs erasure receipts (HMAC-SHA256), at least 16 bytes; keep it as long as the receipts",
+		usage: "HMAC-SHA256 key of receipts written before Ed25519 signing, at least 16 bytes: only to verify those; keep it as long as they are kept",
 		set: func(c *Config, v string) error {
 			if v != "" && len(v) < 16 {
 				return fmt.Errorf("too short (%d bytes): use at least 16 random bytes", len(v))

@@ -3,6 +3,7 @@ package erasure
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -120,45 +121,59 @@ func verificationChecks(r Request, plan Plan) []string {
 	return out
 }
 
-// Canonical returns the canonical form of a receipt document: its JSON with
-// the hmac_sha256 member removed, object keys sorted, no insignificant
-// space, numbers as written. The HMAC covers exactly these bytes, so any
-// change to any member, added members included, breaks it.
+// Sign returns rc as a signed document (SignDoc): every member of the
+// receipt, whatever fields it gains, is covered by the signature.
 //
-// A member given twice, at any depth, is refused as tampering: the
-// canonical form keeps the last, as encoding/json does, but a reader that
-// keeps the first would see another receipt under the same HMAC.
-func Canonical(doc []byte) ([]byte, error) {
-	if name, ok := duplicateMember(doc); ok {
-		return nil, fmt.Errorf("%w (member %q given twice)", ErrTampered, name)
-	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	var v map[string]any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("receipt is not a JSON object: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("receipt has data after its JSON object")
-	}
-	delete(v, "hmac_sha256")
-	// encoding/json writes map keys sorted, at every depth.
-	return json.Marshal(v)
+// New receipts carry the Ed25519 signature alone, no HMAC: the HMAC proves
+// nothing the signature does not, and anyone who holds the HMAC key (every
+// verifier, before) could forge one, so a second, weaker proof beside the
+// signature would only be the one a forger targets.
+func Sign(rc Receipt, key ed25519.PrivateKey) ([]byte, error) {
+	rc.HMAC = ""
+	return SignDoc(rc, key)
 }
 
-// Sign returns rc as an indented JSON document carrying its HMAC.
-func Sign(rc Receipt, key []byte) ([]byte, error) {
-	rc.HMAC = ""
-	raw, err := json.Marshal(rc)
-	if err != nil {
-		return nil, err
+// Verify checks a receipt's Ed25519 signature with the public key its key
+// id names among keys, and returns the receipt. It needs no secret.
+func Verify(doc []byte, keys PublicKeys) (Receipt, Signature, error) {
+	return VerifyDoc[Receipt](doc, keys)
+}
+
+// HMACMember holds the HMAC-SHA256 of receipts written before they were
+// signed with Ed25519.
+const HMACMember = "hmac_sha256"
+
+// IsLegacyHMAC reports whether doc looks like a receipt written before
+// receipts were signed with Ed25519: an hmac_sha256 member and no
+// signature. VerifyHMAC, not Verify, checks those.
+func IsLegacyHMAC(doc []byte) bool {
+	var head map[string]json.RawMessage
+	if json.Unmarshal(doc, &head) != nil {
+		return false
 	}
-	canon, err := Canonical(raw)
+	_, hm := head[HMACMember]
+	_, sig := head[SignatureMember]
+	return hm && !sig
+}
+
+// VerifyHMAC checks a receipt written before receipts were signed with
+// Ed25519: its hmac_sha256 member is the HMAC-SHA256, under the old secret
+// key, of its canonical form as json.Marshal wrote it then ('<', '>', '&'
+// escaped as \u003c, \u003e, \u0026). The same strict reading as Verify's
+// applies.
+func VerifyHMAC(doc, key []byte) (Receipt, error) {
+	rc, canon, raw, err := parseStrict[Receipt](doc, HMACMember, true)
 	if err != nil {
-		return nil, err
+		return Receipt{}, err
 	}
-	rc.HMAC = mac(canon, key)
-	return json.MarshalIndent(rc, "", "  ")
+	var got string
+	if raw == nil || json.Unmarshal(raw, &got) != nil || got == "" {
+		return Receipt{}, fmt.Errorf("%w: no %s member", ErrMalformed, HMACMember)
+	}
+	if !hmac.Equal([]byte(mac(canon, key)), []byte(got)) {
+		return Receipt{}, ErrTampered
+	}
+	return rc, nil
 }
 
 // duplicateMember finds the first object member given twice in doc, at any
@@ -212,31 +227,6 @@ func mac(b, key []byte) string {
 	m := hmac.New(sha256.New, key)
 	m.Write(b)
 	return hex.EncodeToString(m.Sum(nil))
-}
-
-// ErrTampered means a receipt's HMAC does not match its content.
-var ErrTampered = errors.New("receipt does not match its hmac_sha256: altered, or signed with another key")
-
-// Verify checks the HMAC of a receipt document.
-func Verify(doc, key []byte) error {
-	var head struct {
-		HMAC string `json:"hmac_sha256"`
-	}
-	if err := json.Unmarshal(doc, &head); err != nil {
-		return fmt.Errorf("receipt is not valid JSON: %w", err)
-	}
-	if head.HMAC == "" {
-		return fmt.Errorf("%w (no hmac_sha256 member)", ErrTampered)
-	}
-	canon, err := Canonical(doc)
-	if err != nil {
-		return err
-	}
-	want := mac(canon, key)
-	if !hmac.Equal([]byte(want), []byte(head.HMAC)) {
-		return ErrTampered
-	}
-	return nil
 }
 
 // finish tombstones the ids, writes the receipt and marks the request done.

@@ -3,6 +3,7 @@ package erasure
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -85,9 +86,9 @@ type Executor struct {
 	Aliases func(ctx context.Context, userID string) ([]string, error)
 	// Tombstone marks erased ids (identity.SetTombstone).
 	Tombstone func(ctx context.Context, requestID string, at time.Time, ids ...string) error
-	// ReceiptKey signs receipts. Empty: erasures fail permanently before
-	// doing anything, since they could not leave proof.
-	ReceiptKey   []byte
+	// ReceiptKey signs receipts (Ed25519). Empty: erasures fail
+	// permanently before doing anything, since they could not leave proof.
+	ReceiptKey   ed25519.PrivateKey
 	Limits       map[string]int
 	StorageBatch int
 	Now          func() time.Time
@@ -121,7 +122,7 @@ const (
 )
 
 // ErrReceiptKey means no receipt key is configured.
-var ErrReceiptKey = errors.New("erasure: no receipt key configured (LIFECYCLE_RECEIPT_KEY): an erasure must leave a signed receipt")
+var ErrReceiptKey = errors.New("erasure: no receipt signing key configured (LIFECYCLE_RECEIPT_SIGNING_KEY): an erasure must leave a signed receipt")
 
 // Run works on r as slice number slice until it is done, fails, or deadline
 // passes. Errors are classified (errclass): a step failing permanently fails

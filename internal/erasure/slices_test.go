@@ -115,7 +115,7 @@ func TestRunSliceWithoutReceiptKeyIsPermanent(t *testing.T) {
 	if errclass.Of(err) != errclass.Permanent || !errors.Is(err, ErrReceiptKey) {
 		t.Errorf("RunSlice = %v, want a permanent error naming the missing key", err)
 	}
-	if b.artifi.total != 0 || !strings.Contains(err.Error(), "LIFECYCLE_RECEIPT_KEY") {
+	if b.artifi.total != 0 || !strings.Contains(err.Error(), "LIFECYCLE_RECEIPT_SIGNING_KEY") {
 		t.Errorf("an erasure without a receipt key deleted %d photos (%v)", b.artifi.total, err)
 	}
 }
