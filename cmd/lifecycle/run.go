@@ -125,7 +125,7 @@ settings, 3 Redis unreachable.`,
 		roleCmd(e, "api", "serve the HTTP API: /healthz, /readyz, /metrics",
 			config.GroupRedis|config.GroupHTTP, runAPI),
 		newEnqueueCmd(e), newDLQCmd(e), newErasureCmd(e), newReceiptCmd(e), newSweepCmd(e),
-		newSimulateCmd(e), newVersionCmd(e),
+		newSimulateCmd(e), newVersionCmd(e), newHealthcheckCmd(e),
 	)
 	return root
 }
