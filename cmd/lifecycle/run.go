@@ -125,7 +125,7 @@ settings, 3 Redis unreachable.`,
 		roleCmd(e, "api", "serve the HTTP API: /healthz, /readyz, /metrics and /v1",
 			config.GroupRedis|config.GroupHTTP|config.GroupStorage|config.GroupPrivacy, runAPI),
 		newEnqueueCmd(e), newDLQCmd(e), newErasureCmd(e), newReceiptCmd(e), newSweepCmd(e), newAuditCmd(e), newTokenCmd(e),
-		newSimulateCmd(e), newVersionCmd(e),
+		newSimulateCmd(e), newVersionCmd(e), newHealthcheckCmd(e),
 	)
 	return root
 }

@@ -43,7 +43,7 @@ func TestRollingRestartDuringErasure(t *testing.T) {
 		testutil.PutObjects(t, store, fmt.Sprintf("users/%s/photos/%05d.jpg", user, i))
 	}
 	set.Artifi.Faults().Set(simfaults.Config{Latency: 150 * time.Millisecond}) // the restarts land midway
-	extra := []string{"LIFECYCLE_RECEIPT_KEY=faults-receipt-key-0123456789", "LIFECYCLE_SHUTDOWN_TIMEOUT=4s"}
+	extra := []string{"LIFECYCLE_RECEIPT_SIGNING_KEY=MC4CAQAwBQYDK2VwBCIEIL4jbNy+MLgI+6rtamHjZUWDkRLV43Z2F5aJLEf7HxJR", "LIFECYCLE_SHUTDOWN_TIMEOUT=4s"}
 	ws := startWorkers(t, 3, r.URL(), dir, set, extra...)
 	all := append([]*harness.Process(nil), ws...)
 

@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,6 +175,9 @@ func StartHostWorker(t testing.TB, env []string, dir string) testcontainers.Cont
 		Image: ImageLifecycle,
 		Cmd:   []string{"worker"},
 		Env:   e,
+		// The image runs as a non-root user; dir belongs to whoever runs
+		// the tests, so the worker runs as them, as a process would.
+		ConfigModifier: func(c *container.Config) { c.User = fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()) },
 		HostConfigModifier: func(hc *container.HostConfig) {
 			hc.NetworkMode = "host"
 			hc.Binds = append(hc.Binds, dir+":/data")

@@ -702,3 +702,26 @@ func httpURL(v string) error {
 	}
 	return nil
 }
+
+// Variables are the names of every LIFECYCLE_* variable some command reads,
+// sorted, with the VAR_FILE form of each secret: what a deployment may set.
+func Variables() []string {
+	var names []string
+	for _, group := range settings {
+		for _, s := range group {
+			names = append(names, s.env)
+			if s.secret {
+				names = append(names, s.env+"_FILE")
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// LoadEnv reads the settings of groups from env alone, as a process started
+// without flags would: for checking a deployment's variables.
+func LoadEnv(groups Group, env func(string) string) (*Config, error) {
+	fs := pflag.NewFlagSet("env", pflag.ContinueOnError)
+	return Register(fs, groups).Load(env)
+}

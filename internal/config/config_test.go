@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,22 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 				t.Errorf("help lacks --%s / %s", s.flag, s.env)
 			}
 		}
+	}
+}
+
+// TestVariables: the list a deployment check trusts holds each setting,
+// secrets also by file, and nothing twice.
+func TestVariables(t *testing.T) {
+	got := Variables()
+	for _, want := range []string{"LIFECYCLE_REDIS_URL", "LIFECYCLE_RECEIPT_KEY", "LIFECYCLE_RECEIPT_KEY_FILE", "LIFECYCLE_SHUTDOWN_TIMEOUT"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("Variables() lacks %s", want)
+		}
+	}
+	if slices.Contains(got, "LIFECYCLE_HTTP_ADDR_FILE") {
+		t.Error("Variables() offers a _FILE form of a setting that is no secret")
+	}
+	if len(slices.Compact(slices.Clone(got))) != len(got) {
+		t.Errorf("Variables() repeats a name: %v", got)
 	}
 }
