@@ -290,14 +290,15 @@ func (m *Merger) mergeArtifi(ctx context.Context, guestID, userID string, p *pro
 const guestUnknown = "unknown"
 
 // verify232 checks a 232 against what the guest had before the first call:
-// unknown then and unknown now is consistent; photos then must be listed
-// under the user now (a complete listing). Without a record (a merge begun
-// by an older version) the guest's listing must be complete and empty; its
-// "unknown user" proves nothing, so that fails closed (unconfirmed).
+// photos then must be listed under the user now (a complete listing).
+// "Unknown" from the undocumented listing before the call proves nothing
+// about what the guest holds, so a 232 after it is unconfirmed (fail closed:
+// a person checks), as is a guest listing that says "unknown" when a merge
+// begun by an older version left no record.
 func (m *Merger) verify232(ctx context.Context, guestID, userID, before string) error {
 	switch before {
 	case guestUnknown:
-		return nil
+		return errclass.AsUnconfirmed(fmt.Errorf("Artifi's listing did not know guest %s before the call either: nothing proves the guest had no data", guestID))
 	case "":
 		left, err := m.Artifi.AllUserPhotoIDs(ctx, guestID)
 		if err != nil {

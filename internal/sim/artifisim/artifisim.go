@@ -399,7 +399,8 @@ const (
 	// documentation names ("999"), changing nothing.
 	LieUnknownCode = "artifi_unknown_code"
 	// LieGoneForExisting: calls about a user that exists answer 227
-	// "Invalid user id.", changing nothing.
+	// "Invalid user id." (UpdateUserId: 232 for an old id that exists),
+	// changing nothing.
 	LieGoneForExisting = "artifi_227_for_existing_user"
 	// LieListNoTotal: listing pages leave out AssetCount.
 	LieListNoTotal = "artifi_list_without_total"
@@ -570,6 +571,15 @@ func (s *Server) updateUserID(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	oldID, newID := q["olduserid"], q["newuserid"]
+	if s.inj.Lying(LieUnknownCode) {
+		s.fail(w, "999", "Something went wrong.")
+		return
+	}
+	if s.inj.Lying(LieGoneForExisting) && s.UserExists(oldID) {
+		// This endpoint's "unknown id" answer, for a guest that exists.
+		s.documented(w, artifi.BodyUpdateUserIDErr232, true)
+		return
+	}
 	s.mu.Lock()
 	old := s.users[oldID]
 	if old != nil && oldID != newID {
