@@ -298,7 +298,7 @@ const guestUnknown = "unknown"
 func (m *Merger) verify232(ctx context.Context, guestID, userID, before string) error {
 	switch before {
 	case guestUnknown:
-		return errclass.AsUnconfirmed(fmt.Errorf("Artifi's listing did not know guest %s before the call either: nothing proves the guest had no data", guestID))
+		return errclass.AsUnconfirmed(fmt.Errorf("the Artifi listing did not know guest %s before the call either: nothing proves the guest had no data", guestID))
 	case "":
 		left, err := m.Artifi.AllUserPhotoIDs(ctx, guestID)
 		if err != nil {
