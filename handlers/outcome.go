@@ -160,7 +160,9 @@ func decide(ctx context.Context, err error, retried, maxRetry int) (string, erro
 		return metrics.OutcomeAlreadyGone, nil
 	case errors.Is(err, asynq.SkipRetry):
 		return metrics.OutcomeDeadLettered, err
-	case errclass.Of(err) == errclass.Permanent:
+	case errclass.Of(err) == errclass.Permanent, errclass.Of(err) == errclass.Unconfirmed:
+		// An unconfirmed answer is surfaced at once rather than retried for
+		// the task's whole budget: repeating the call cannot make it evidence.
 		return metrics.OutcomeDeadLettered, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	case retried >= maxRetry:
 		// asynq archives a task whose retries are spent, throttled or not.

@@ -27,16 +27,16 @@ import (
 )
 
 func newErasureCmd(e env) *cobra.Command {
-	cmd := parentCmd("erasure", "GDPR erasure requests: file, status, list (open, by days left), extend",
-		`GDPR erasure requests: file, status, list (open, by days left), extend.
+	cmd := parentCmd("erasure", "GDPR erasure requests: file, status, list (open, by days left), extend, resolve",
+		`GDPR erasure requests: file, status, list (open, by days left), extend, resolve.
 Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 		func(cmd *cobra.Command) error {
 			if err := cmd.Help(); err != nil {
 				return err
 			}
-			return &usageError{"missing subcommand (file, status, list, extend)"}
+			return &usageError{"missing subcommand (file, status, list, extend, resolve)"}
 		}, func(sub string) error {
-			return &usageError{fmt.Sprintf("unknown subcommand %q (file, status, list, extend)", sub)}
+			return &usageError{fmt.Sprintf("unknown subcommand %q (file, status, list, extend, resolve)", sub)}
 		})
 
 	var p tasks.UserErasePayload
@@ -200,7 +200,7 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 		})
 	extend.Flags().StringVar(&reason, "reason", "", "why, as the person will be told (required)")
 
-	cmd.AddCommand(file, status, list, extend, approve, deny)
+	cmd.AddCommand(file, status, list, extend, approve, deny, newResolveCmd(e))
 	return cmd
 }
 
@@ -274,6 +274,12 @@ func printStatus(w io.Writer, r erasure.Record) {
 	}
 	for _, rem := range r.State.Remains {
 		fmt.Fprintf(w, "remains   %s\n", rem)
+	}
+	for _, f := range r.State.Unconfirmed {
+		fmt.Fprintf(w, "unconfirmed %s (%s): %s\n", f.Step, f.System, f.Answer)
+	}
+	for _, res := range r.Resolutions {
+		fmt.Fprintf(w, "resolved  %s as %s by %s at %s: %s\n", res.Step, res.As, res.By, res.At.Format(time.RFC3339), res.Reason)
 	}
 	if r.ReceiptKey != "" {
 		fmt.Fprintf(w, "receipt   %s\n", r.ReceiptKey)

@@ -173,7 +173,7 @@ func TestBadCommandLine(t *testing.T) {
 		{nil, []string{"dlq", "frob"}, `lifecycle dlq: unknown dlq command "frob" (want list, show, retry or delete)`},
 		{nil, []string{"dlq", "show"}, `lifecycle dlq: dlq show: task id required`},
 		{nil, []string{"dlq", "retry", "ID", "--all"}, `lifecycle dlq: dlq retry: give a task id or --all, not both`},
-		{nil, []string{"erasure"}, `lifecycle erasure: missing subcommand (file, status, list, extend)`},
+		{nil, []string{"erasure"}, `lifecycle erasure: missing subcommand (file, status, list, extend, resolve)`},
 		{bogusRedis, []string{"erasure", "status", "R", "--json"}, `lifecycle erasure: LIFECYCLE_REDIS_URL: unsupported scheme "bogus" (want redis://, rediss:// or redis-sentinel://)`},
 		{nil, []string{"erasure", "extend", "R", "S"}, `lifecycle erasure: erasure extend: want one REQUEST_ID`},
 		{nil, []string{"receipt", "frob"}, `lifecycle receipt: usage: lifecycle receipt verify FILE|REQUEST_ID [--public-key FILE|DIR], lifecycle receipt get REQUEST_ID, or lifecycle receipt public-key`},

@@ -23,9 +23,12 @@ const (
 const (
 	KindArtifiPhoto   = "photo"
 	KindArtifiDesigns = "designs"
-	KindBiginPhoto    = "record_photo"
-	KindBPMAvatar     = "avatar"
-	KindStoragePrefix = "prefix"
+	// KindArtifiUnlisted: the photos of an id whose listing proved nothing
+	// when the request was planned (listed again when the step runs).
+	KindArtifiUnlisted = "unlisted_photos"
+	KindBiginPhoto     = "record_photo"
+	KindBPMAvatar      = "avatar"
+	KindStoragePrefix  = "prefix"
 )
 
 // Step is one deletion of the plan. Key is its checkpoint name:
@@ -66,6 +69,12 @@ func (e *Executor) plan(ctx context.Context, r Request) (Plan, error) {
 	for _, id := range p.IDs {
 		if e.Artifi != nil {
 			photos, err := e.listPhotos(ctx, id)
+			if errclass.Of(err) == errclass.Unconfirmed {
+				// Not a reason to stop: the step lists again, and the
+				// request cannot end done while it proves nothing.
+				p.Steps = append(p.Steps, Step{Key: "artifi:unlisted:" + id, System: SystemArtifi, Kind: KindArtifiUnlisted, Owner: id})
+				err, photos = nil, nil
+			}
 			if err != nil {
 				return Plan{}, fmt.Errorf("plan: list Artifi photos of %s: %w", id, err)
 			}
@@ -118,39 +127,17 @@ type PhotoPager interface {
 	ListUserPhotos(ctx context.Context, userID string, pageIndex, pageSize int) (upstream.PhotoPage, error)
 }
 
-// listPhotos returns every photo id of userID. Like AllUserPhotoIDs it
-// refuses a short listing (pages ending before AssetCount ids were seen),
-// since an erasure must not take a partial list for a complete one.
+// listPhotos returns every photo id of userID, proven complete by
+// upstream.AllPages; each page is re-read on its own after a transient
+// failure. Without a pager the whole listing is re-read.
 func (e *Executor) listPhotos(ctx context.Context, userID string) ([]string, error) {
 	pager, ok := e.Artifi.(PhotoPager)
 	if !ok {
 		return readRetry(ctx, func() ([]string, error) { return e.Artifi.AllUserPhotoIDs(ctx, userID) })
 	}
-	seen := map[string]bool{}
-	var out []string
-	for page := 1; ; page++ {
-		pg, err := readRetry(ctx, func() (upstream.PhotoPage, error) {
+	return upstream.AllPages(ctx, "artifi listing of "+userID, func(ctx context.Context, page int) (upstream.PhotoPage, error) {
+		return readRetry(ctx, func() (upstream.PhotoPage, error) {
 			return pager.ListUserPhotos(ctx, userID, page, upstream.PhotoPageSizeDefault)
 		})
-		if errclass.Of(err) == errclass.AlreadyGone {
-			return nil, nil // a user Artifi does not know has no photos
-		}
-		if err != nil {
-			return nil, err
-		}
-		fresh := 0
-		for _, id := range pg.IDs {
-			if !seen[id] {
-				seen[id] = true
-				out = append(out, id)
-				fresh++
-			}
-		}
-		if len(out) >= pg.AssetCount {
-			return out, nil
-		}
-		if fresh == 0 {
-			return nil, fmt.Errorf("artifi: listing of %s ended at page %d with %d of %d photos", userID, page, len(out), pg.AssetCount)
-		}
-	}
+	})
 }

@@ -39,7 +39,10 @@ type Receipt struct {
 	Systems      []SystemSummary `json:"systems"`
 	Steps        []ReceiptStep   `json:"steps"`
 	Verification Verification    `json:"verification"`
-	HMAC         string          `json:"hmac_sha256,omitempty"`
+	// Resolutions are the decisions people took on steps and checks whose
+	// upstream answers proved nothing (status needs_review), with who and why.
+	Resolutions []Resolution `json:"resolutions,omitempty"`
+	HMAC        string       `json:"hmac_sha256,omitempty"`
 }
 
 // SystemSummary adds up the steps of one system. Count is the number of
@@ -51,6 +54,7 @@ type SystemSummary struct {
 	Deleted       int    `json:"deleted"`
 	AlreadyAbsent int    `json:"already_absent"`
 	Failed        int    `json:"failed"`
+	Unconfirmed   int    `json:"unconfirmed,omitempty"`
 	Count         int    `json:"count"`
 }
 
@@ -60,6 +64,9 @@ type ReceiptStep struct {
 	System  string  `json:"system"`
 	Outcome Outcome `json:"outcome"`
 	Count   int     `json:"count"`
+	// Answer is the upstream's answer of an unconfirmed step: never counted
+	// as deleted or absent; verification or a Resolution settles it.
+	Answer string `json:"answer,omitempty"`
 }
 
 // Verification is the result of looking again after the deletions.
@@ -82,7 +89,7 @@ func buildReceipt(rec Record, plan Plan, done map[string]StepResult, joined []st
 		if !ok {
 			r = StepResult{Outcome: Failed}
 		}
-		rc.Steps = append(rc.Steps, ReceiptStep{Step: s.Key, System: s.System, Outcome: r.Outcome, Count: r.Count})
+		rc.Steps = append(rc.Steps, ReceiptStep{Step: s.Key, System: s.System, Outcome: r.Outcome, Count: r.Count, Answer: r.Answer})
 		sum := sums[s.System]
 		if sum == nil {
 			sum = &SystemSummary{System: s.System}
@@ -96,6 +103,8 @@ func buildReceipt(rec Record, plan Plan, done map[string]StepResult, joined []st
 			sum.Deleted++
 		case AlreadyAbsent:
 			sum.AlreadyAbsent++
+		case Unconfirmed:
+			sum.Unconfirmed++
 		default:
 			sum.Failed++
 		}
@@ -104,6 +113,7 @@ func buildReceipt(rec Record, plan Plan, done map[string]StepResult, joined []st
 		rc.Systems = append(rc.Systems, *sums[s])
 	}
 	rc.Verification = Verification{Result: "passed", Checks: verificationChecks(rec.Request, plan)}
+	rc.Resolutions = rec.Resolutions
 	return rc
 }
 

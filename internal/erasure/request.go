@@ -26,6 +26,11 @@ const (
 	StatusAwaitingApproval Status = "awaiting_approval"
 	// StatusDenied: the approver refused it, with a reason. Nothing ran.
 	StatusDenied Status = "denied"
+	// StatusNeedsReview: everything was attempted and nothing was found
+	// remaining, but some step or check rests on an answer that proves
+	// nothing (State.Unconfirmed). A person resolves each (Executor.Resolve);
+	// the request is done once all are resolved.
+	StatusNeedsReview Status = "needs_review"
 )
 
 // Open reports whether the request still owes work.
@@ -72,6 +77,9 @@ type State struct {
 	Failing    []StepFailure `json:"failing,omitempty"`
 	// Remains names what verification still found.
 	Remains []string `json:"remains,omitempty"`
+	// Unconfirmed names every step or check whose upstream answer proves
+	// neither deletion nor absence (status needs_review).
+	Unconfirmed []Finding `json:"unconfirmed,omitempty"`
 	// Error is why the request failed when no single step is to blame.
 	Error string `json:"error,omitempty"`
 	// Slice is the newest task slice that took the request over: an older
@@ -80,21 +88,40 @@ type State struct {
 	Slice int `json:"slice"`
 }
 
+// Finding is a step or check that an upstream answer left unconfirmed.
+type Finding struct {
+	Step   string `json:"step"`   // the step key, or "verify:..." for a check
+	System string `json:"system"` // artifi, bigin, ibmbpm, storage
+	Answer string `json:"answer"` // what the upstream answered, with the evidence row's source
+}
+
+// Resolution is a person's decision on a Finding.
+type Resolution struct {
+	Step   string    `json:"step"`
+	As     Outcome   `json:"as"` // Deleted or Retained
+	Reason string    `json:"reason"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Answer string    `json:"answer"` // the upstream answer it resolves
+}
+
 // Record is a request with its state, as status queries show it.
 type Record struct {
 	Request   Request    `json:"request"`
 	Extension *Extension `json:"extension,omitempty"`
 	// JoinedTo is the request this one joined because it was filed while
 	// that one was erasing the same user; its state mirrors that one's.
-	JoinedTo   string    `json:"joined_to,omitempty"`
-	Joined     []string  `json:"joined,omitempty"` // requests that joined this one
-	State      State     `json:"state"`
-	StepsDone  int       `json:"steps_done"`
-	DueAt      time.Time `json:"due_at"`
-	DaysLeft   int       `json:"days_left"`
-	AtRisk     bool      `json:"at_risk"`
-	TaskID     string    `json:"task_id"`
-	ReceiptKey string    `json:"receipt,omitempty"`
+	JoinedTo  string    `json:"joined_to,omitempty"`
+	Joined    []string  `json:"joined,omitempty"` // requests that joined this one
+	State     State     `json:"state"`
+	StepsDone int       `json:"steps_done"`
+	DueAt     time.Time `json:"due_at"`
+	DaysLeft  int       `json:"days_left"`
+	AtRisk    bool      `json:"at_risk"`
+	TaskID    string    `json:"task_id"`
+	// Resolutions are the decisions taken on unconfirmed steps and checks.
+	Resolutions []Resolution `json:"resolutions,omitempty"`
+	ReceiptKey  string       `json:"receipt,omitempty"`
 	// Approval is the four-eyes decision, for a request filed while
 	// approval was required.
 	Approval *Approval `json:"approval,omitempty"`

@@ -119,7 +119,16 @@ const (
 	Paused RunOutcome = "paused"
 	// Skipped: a newer slice has taken the request over, or it joined another.
 	Skipped RunOutcome = "skipped"
+	// NeedsReview: every step ran and nothing was found remaining, but some
+	// answers prove nothing; the request waits for a person (Resolve).
+	NeedsReview RunOutcome = "needs_review"
 )
+
+// unconfirmedAttempts is how often a step is tried while its upstream
+// answers something that proves nothing, before that answer is recorded and
+// left to a person: a few tries ride out a glitch, and an upstream that keeps
+// saying it cannot be made to mean more by 45 hours of retries.
+const unconfirmedAttempts = 3
 
 // ErrReceiptKey means no receipt key is configured.
 var ErrReceiptKey = errors.New("erasure: no receipt signing key configured (LIFECYCLE_RECEIPT_SIGNING_KEY): an erasure must leave a signed receipt")
@@ -140,6 +149,8 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 		return Skipped, nil
 	case rec.State.Status == StatusDone:
 		return Finished, nil
+	case rec.State.Status == StatusNeedsReview:
+		return NeedsReview, nil
 	case rec.State.Slice > slice:
 		return Skipped, nil
 	}
@@ -209,7 +220,7 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 	if err := e.Store.SetState(ctx, r.ID, st); err != nil {
 		return "", err
 	}
-	remains, err := e.verify(ctx, r, plan)
+	remains, findings, err := e.verify(ctx, r, plan)
 	if err = redact(err, r); err != nil {
 		return "", fmt.Errorf("erasure %s: verify: %w", r.ID, err)
 	}
@@ -222,11 +233,114 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 		e.notify(ctx, tasks.WebhookErasureFailed, r.ID)
 		return "", errclass.AsPermanent(fmt.Errorf("erasure %s failed verification: still present: %s", r.ID, strings.Join(remains, "; ")))
 	}
+	done, err := e.Store.finished(ctx, r.ID)
+	if err != nil {
+		return "", err
+	}
+	findings = append(uncoveredSteps(plan, done), findings...)
+	if len(findings) > 0 {
+		rec, err := e.Store.Reopen(ctx, r.ID, nil)
+		if err != nil {
+			return "", err
+		}
+		st = rec.State
+		st.Unconfirmed = findings
+		if err := e.Store.SetState(ctx, r.ID, st); err != nil {
+			return "", err
+		}
+		if len(unresolved(findings, rec.Resolutions)) == 0 {
+			// Every finding was resolved before (a re-run after Resolve).
+			return Finished, e.finish(ctx, r, plan, st)
+		}
+		steps := make([]string, len(findings))
+		for i, f := range findings {
+			steps[i] = f.Step
+		}
+		e.Log.Warn().Ctx(ctx).Str("request_id", r.ID).Strs("unconfirmed", steps).Msg("erasure needs review: upstream answers prove neither deletion nor absence")
+		return NeedsReview, nil
+	}
 	if err := e.finish(ctx, r, plan, st); err != nil {
 		return "", err
 	}
 	e.notify(ctx, tasks.WebhookErasureDone, r.ID)
 	return Finished, nil
+}
+
+// uncoveredSteps are the unconfirmed steps that no verification check reads
+// again: only Artifi's designs (no read path exists). An unconfirmed delete
+// of a photo, a record photo, an avatar or an object is settled by the
+// check that reads that system afterwards, which either finds the data
+// (failed) or not; a check whose answer proves nothing is a finding itself.
+func uncoveredSteps(plan Plan, done map[string]StepResult) []Finding {
+	var out []Finding
+	for _, s := range plan.Steps {
+		if r := done[s.Key]; r.Outcome == Unconfirmed && s.Kind == KindArtifiDesigns {
+			out = append(out, Finding{Step: s.Key, System: s.System, Answer: r.Answer})
+		}
+	}
+	return out
+}
+
+// unresolved returns the findings without a resolution.
+func unresolved(fs []Finding, res []Resolution) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if !slices.ContainsFunc(res, func(r Resolution) bool { return r.Step == f.Step }) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Resolve records a person's decision on one unconfirmed step or check of a
+// request in needs_review: as Deleted (they checked, the data is gone) or
+// Retained (it is kept, for the reason given). Once every finding is
+// resolved the request finishes: receipt (naming each resolution, who and
+// why), tombstones, done.
+func (e *Executor) Resolve(ctx context.Context, id, step string, as Outcome, reason, by string) (Record, error) {
+	reason, by = strings.TrimSpace(reason), strings.TrimSpace(by)
+	switch {
+	case as != Deleted && as != Retained:
+		return Record{}, fmt.Errorf("erasure: --as must be %q or %q, got %q", Deleted, Retained, as)
+	case reason == "":
+		return Record{}, errors.New("erasure: a resolution needs a reason")
+	case by == "":
+		return Record{}, errors.New("erasure: a resolution needs the name of who resolves it")
+	}
+	rec, err := e.Store.Get(ctx, id)
+	if err != nil {
+		return Record{}, err
+	}
+	if rec.JoinedTo != "" {
+		return Record{}, fmt.Errorf("erasure: %s joined %s: resolve that one", id, rec.JoinedTo)
+	}
+	i := slices.IndexFunc(rec.State.Unconfirmed, func(f Finding) bool { return f.Step == step })
+	if rec.State.Status != StatusNeedsReview || i < 0 {
+		return Record{}, fmt.Errorf("%w: request %s (status %s) has no unconfirmed step %q", ErrNotInReview, id, rec.State.Status, step)
+	}
+	res := Resolution{Step: step, As: as, Reason: reason, By: by, At: e.now().UTC(), Answer: rec.State.Unconfirmed[i].Answer}
+	all, err := e.Store.addResolution(ctx, id, res)
+	if err != nil {
+		return Record{}, err
+	}
+	e.Log.Info().Ctx(ctx).Str("request_id", id).Str("step", step).Str("as", string(as)).Str("by", by).Msg("erasure finding resolved")
+	if len(unresolved(rec.State.Unconfirmed, all)) > 0 {
+		return e.Store.Get(ctx, id)
+	}
+	if len(e.ReceiptKey) == 0 {
+		return Record{}, ErrReceiptKey
+	}
+	plan, ok, err := e.Store.plan(ctx, id)
+	if err != nil {
+		return Record{}, err
+	}
+	if !ok {
+		return Record{}, fmt.Errorf("erasure: %s has no plan", id)
+	}
+	if err := e.finish(ctx, rec.Request, plan, rec.State); err != nil {
+		return Record{}, err
+	}
+	return e.Store.Get(ctx, id)
 }
 
 func (e *Executor) now() time.Time {
@@ -372,6 +486,18 @@ func (e *Executor) step(ctx context.Context, r Request, s Step, deadline time.Ti
 	if err != nil && errclass.Of(err) == errclass.AlreadyGone {
 		out, err = StepResult{Outcome: AlreadyAbsent, Count: out.Count}, nil
 	}
+	if err != nil && errclass.Of(err) == errclass.Unconfirmed {
+		n, cerr := e.Store.unconfirmedAttempt(context.WithoutCancel(ctx), r.ID, s.Key)
+		if cerr != nil {
+			return out, cerr
+		}
+		if n >= unconfirmedAttempts {
+			// Recorded as it is, never as deleted or absent: the request
+			// cannot end done on it (see uncoveredSteps and verify).
+			e.Log.Warn().Ctx(ctx).Str("request_id", r.ID).Str("step", s.Key).Int("attempts", n).Err(err).Msg("erasure step unconfirmed: the upstream's answer proves nothing")
+			out, err = StepResult{Outcome: Unconfirmed, Answer: err.Error()}, nil
+		}
+	}
 	if err != nil {
 		if errors.Is(err, errPaused) || ctx.Err() != nil {
 			return out, err
@@ -409,6 +535,8 @@ func (e *Executor) do(ctx context.Context, r Request, s Step, deadline time.Time
 		// The photo was listed when the request was planned, so it counts
 		// as erased whichever way the delete answers.
 		return StepResult{Outcome: Deleted, Count: 1}, e.Artifi.DeleteUserPhotoV4(ctx, s.Owner, s.Target)
+	case KindArtifiUnlisted:
+		return e.deleteUnlisted(ctx, s.Owner)
 	case KindArtifiDesigns:
 		return StepResult{Outcome: Deleted, Count: 1}, e.Artifi.DeleteDesignsByUserID(ctx, s.Owner)
 	case KindBiginPhoto:
@@ -420,6 +548,25 @@ func (e *Executor) do(ctx context.Context, r Request, s Step, deadline time.Time
 		return e.deletePrefix(ctx, r, s.Target, deadline)
 	}
 	return StepResult{}, errclass.AsPermanent(fmt.Errorf("unknown step kind %q", s.Kind))
+}
+
+// deleteUnlisted deletes the photos of an id whose listing proved nothing at
+// planning: it lists again, and deletes what a complete listing shows. A
+// listing that still proves nothing leaves the step unconfirmed.
+func (e *Executor) deleteUnlisted(ctx context.Context, owner string) (StepResult, error) {
+	ids, err := e.listPhotos(ctx, owner)
+	if err != nil {
+		return StepResult{}, err
+	}
+	for _, id := range ids {
+		if err := e.Artifi.DeleteUserPhotoV4(ctx, owner, id); err != nil && errclass.Of(err) != errclass.AlreadyGone {
+			return StepResult{}, err
+		}
+	}
+	if len(ids) == 0 {
+		return StepResult{Outcome: AlreadyAbsent}, nil
+	}
+	return StepResult{Outcome: Deleted, Count: len(ids)}, nil
 }
 
 // deletePrefix deletes every object under prefix, batch by batch. Before a
@@ -481,35 +628,46 @@ func (e *Executor) deletePrefix(ctx context.Context, r Request, prefix string, d
 	return StepResult{Outcome: Deleted, Count: progress.count}, nil
 }
 
-// verify looks again at every system and names whatever is still there.
-func (e *Executor) verify(ctx context.Context, r Request, plan Plan) ([]string, error) {
-	var remains []string
+// verify looks again at every system and names whatever is still there
+// (remains) and every check whose answer proves nothing (findings). Only a
+// transient failure is an error (retried).
+func (e *Executor) verify(ctx context.Context, r Request, plan Plan) (remains []string, findings []Finding, _ error) {
+	// unsure turns a failed check into a finding, or returns it as an error
+	// when it is transient.
+	unsure := func(step, system string, err error) error {
+		if c := errclass.Of(err); c == errclass.Unconfirmed || c == errclass.Permanent || c == errclass.AlreadyGone {
+			findings = append(findings, Finding{Step: step, System: system, Answer: redact(err, r).Error()})
+			return nil
+		}
+		return err
+	}
 	for _, id := range plan.IDs {
 		if e.Artifi != nil {
 			left, err := e.listPhotos(ctx, id)
 			if err != nil {
-				return nil, err
-			}
-			if len(left) > 0 {
+				if err := unsure("verify:artifi:photos:"+id, SystemArtifi, err); err != nil {
+					return nil, nil, err
+				}
+			} else if len(left) > 0 {
 				remains = append(remains, fmt.Sprintf("artifi: %d photos of %s", len(left), id))
 			}
 		}
-		n := 0
-		for _, err := range e.Objects.List(ctx, skeys.UserPrefix(id), "") {
-			if err != nil {
-				return nil, err
-			}
-			n++
+		left, err := storage.Entries(ctx, e.Objects, skeys.UserPrefix(id))
+		if err != nil {
+			return nil, nil, err
 		}
-		if n > 0 {
-			remains = append(remains, fmt.Sprintf("storage: %d objects under %s", n, skeys.UserPrefix(id)))
+		if len(left) > 0 {
+			remains = append(remains, fmt.Sprintf("storage: %d entries under %s", len(left), skeys.UserPrefix(id)))
 		}
 	}
 	if e.Bigin != nil {
 		for _, b := range r.Bigin {
 			has, err := readRetry(ctx, func() (bool, error) { return e.Bigin.HasRecordPhoto(ctx, b.Module, b.RecordID) })
 			if err != nil {
-				return nil, err
+				if err := unsure("verify:bigin:"+b.Module+":"+b.RecordID, SystemBigin, err); err != nil {
+					return nil, nil, err
+				}
+				continue
 			}
 			if has {
 				remains = append(remains, "bigin:"+b.Module+":"+b.RecordID+" photo")
@@ -518,14 +676,16 @@ func (e *Executor) verify(ctx context.Context, r Request, plan Plan) ([]string, 
 	}
 	if e.BPM != nil && r.BPMUser != "" {
 		def, err := readRetry(ctx, func() (bool, error) { return e.BPM.AvatarIsDefault(ctx, r.BPMUser) })
-		if err != nil {
-			return nil, err
-		}
-		if !def {
+		switch {
+		case err != nil:
+			if err := unsure("verify:ibmbpm:avatar", SystemIBMBPM, err); err != nil {
+				return nil, nil, err
+			}
+		case !def:
 			remains = append(remains, "ibmbpm:avatar is not the default")
 		}
 	}
-	return remains, nil
+	return remains, findings, nil
 }
 
 // readAttempts bounds how often one read (a listing page, a verification
@@ -543,7 +703,9 @@ func readRetry[T any](ctx context.Context, read func() (T, error)) (T, error) {
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		v, err := read()
-		if err == nil || errclass.Of(err) != errclass.Retry || attempt == readAttempts || ctx.Err() != nil {
+		c := errclass.Of(err)
+		if err == nil || (c != errclass.Retry && c != errclass.Unconfirmed) || ctx.Err() != nil ||
+			attempt == readAttempts || (c == errclass.Unconfirmed && attempt == unconfirmedAttempts) {
 			return v, err
 		}
 		d := wait

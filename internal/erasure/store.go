@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,6 +106,11 @@ func (s *Store) Get(ctx context.Context, id string) (Record, error) {
 			return Record{}, fmt.Errorf("erasure: extension of %s: %w", id, err)
 		}
 	}
+	if v := h["resolutions"]; v != "" {
+		if err := json.Unmarshal([]byte(v), &rec.Resolutions); err != nil {
+			return Record{}, fmt.Errorf("erasure: resolutions of %s: %w", id, err)
+		}
+	}
 	rec.JoinedTo = h["joined_to"]
 	if rec.Approval, err = s.approval(ctx, id); err != nil {
 		return Record{}, err
@@ -131,7 +137,7 @@ func (s *Store) Get(ctx context.Context, id string) (Record, error) {
 	}
 	rec.DueAt = Due(rec.Request.FiledAt, rec.Extension != nil)
 	rec.DaysLeft = DaysLeft(rec.DueAt, s.Now())
-	rec.AtRisk = rec.State.Status.Open() && (rec.DaysLeft < AtRiskDays || rec.State.Status == StatusFailed)
+	rec.AtRisk = rec.State.Status.Open() && (rec.DaysLeft < AtRiskDays || rec.State.Status == StatusFailed || rec.State.Status == StatusNeedsReview)
 	if rec.State.Status == StatusDone {
 		rec.ReceiptKey = skeys.Receipt(id)
 	}
@@ -242,6 +248,11 @@ const (
 	Deleted       Outcome = "deleted"
 	AlreadyAbsent Outcome = "already_absent"
 	Failed        Outcome = "failed"
+	// Unconfirmed: the upstream's answer proves neither (see Finding).
+	Unconfirmed Outcome = "unconfirmed"
+	// Retained: a person resolved an unconfirmed step as data kept (a legal
+	// hold, say), with a reason.
+	Retained Outcome = "retained"
 )
 
 // StepResult is a step's checkpoint.
@@ -249,6 +260,64 @@ type StepResult struct {
 	Outcome Outcome   `json:"outcome"`
 	Count   int       `json:"count"`
 	At      time.Time `json:"at"`
+	// Answer is the upstream's answer of an unconfirmed step.
+	Answer string `json:"answer,omitempty"`
+}
+
+// ErrNotInReview means Resolve was asked of a request or step that has no
+// unconfirmed finding.
+var ErrNotInReview = errors.New("erasure: nothing to resolve")
+
+// Reopen puts request id back to needs_review with findings (appended to any
+// it has), and back among the open requests: for whatever finds, after the
+// fact, that a finished or running erasure rests on answers that prove
+// nothing, or that data came back (an audit).
+func (s *Store) Reopen(ctx context.Context, id string, findings []Finding) (Record, error) {
+	rec, err := s.Get(ctx, id)
+	if err != nil {
+		return Record{}, err
+	}
+	st := rec.State
+	for _, f := range findings {
+		if !slices.Contains(st.Unconfirmed, f) {
+			st.Unconfirmed = append(st.Unconfirmed, f)
+		}
+	}
+	st.Status = StatusNeedsReview
+	if err := s.SetState(ctx, id, st); err != nil {
+		return Record{}, err
+	}
+	due := Due(rec.Request.FiledAt, rec.Extension != nil).Unix()
+	if err := s.rdb.ZAdd(ctx, rkeys.ErasureOpen(), redis.Z{Score: float64(due), Member: id}).Err(); err != nil {
+		return Record{}, fmt.Errorf("erasure: reopen %s: %w", id, err)
+	}
+	return s.Get(ctx, id)
+}
+
+// addResolution records res on request id, replacing an earlier one of the
+// same step.
+func (s *Store) addResolution(ctx context.Context, id string, res Resolution) ([]Resolution, error) {
+	rec, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.DeleteFunc(rec.Resolutions, func(r Resolution) bool { return r.Step == res.Step })
+	out = append(out, res)
+	b, _ := json.Marshal(out)
+	if err := s.rdb.HSet(ctx, rkeys.ErasureRequest(id), "resolutions", b).Err(); err != nil {
+		return nil, fmt.Errorf("erasure: resolve %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// attemptField counts the unconfirmed answers of a step, in
+// rkeys.ErasureFailures beside its last failure.
+func attemptField(step string) string { return "attempts:" + step }
+
+// unconfirmedAttempt counts one more unconfirmed answer of step.
+func (s *Store) unconfirmedAttempt(ctx context.Context, id, step string) (int, error) {
+	n, err := s.rdb.HIncrBy(ctx, rkeys.ErasureFailures(id), attemptField(step), 1).Result()
+	return int(n), err
 }
 
 // finished returns every checkpointed step of request id.
@@ -294,7 +363,10 @@ func (s *Store) failures(ctx context.Context, id string) ([]StepFailure, error) 
 		return nil, fmt.Errorf("erasure: failures of %s: %w", id, err)
 	}
 	out := make([]StepFailure, 0, len(h))
-	for _, v := range h {
+	for k, v := range h {
+		if strings.HasPrefix(k, "attempts:") {
+			continue
+		}
 		var f StepFailure
 		if json.Unmarshal([]byte(v), &f) == nil {
 			out = append(out, f)

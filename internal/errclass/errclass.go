@@ -31,6 +31,12 @@ const (
 	// AlreadyGone: the thing to delete or move is not there any more; the
 	// task succeeded, and is recorded as "already gone".
 	AlreadyGone Class = "already_gone"
+	// Unconfirmed: the upstream answered something that proves neither
+	// success nor absence: an answer no seed documents, or a "gone" that
+	// rests on an assumption. Callers retry it a bounded number of times and
+	// then surface it for a person; it is never taken as done. A task that
+	// meets it fails without silent retries (handlers treat it as permanent).
+	Unconfirmed Class = "unconfirmed"
 )
 
 type classified struct {
@@ -45,6 +51,10 @@ func (c *classified) Unwrap() error { return c.err }
 
 // AsPermanent marks err as permanent. It returns nil for a nil err.
 func AsPermanent(err error) error { return wrap(err, Permanent, 0, false) }
+
+// AsUnconfirmed marks err as an answer that proves neither success nor
+// absence (see Unconfirmed).
+func AsUnconfirmed(err error) error { return wrap(err, Unconfirmed, 0, false) }
 
 // AsGone marks err as meaning "the target is already absent".
 func AsGone(err error) error { return wrap(err, AlreadyGone, 0, false) }

@@ -24,8 +24,10 @@ package merge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +86,9 @@ const (
 	fieldRestored    = "restored"  // objects taken back from quarantine so far
 	fieldPurged      = "purged"    // objects quarantined and purged: gone
 	fieldPurgedBy    = "purged_by" // the sweeps that purged them, comma-separated
+	// fieldGuestPhotos: the guest's photo ids (JSON) as a complete listing
+	// showed them before the first call, or guestUnknown.
+	fieldGuestPhotos = "artifi_guest_photos"
 )
 
 // lockWait is how long a merge waits for a user lock before it gives its
@@ -172,7 +177,7 @@ func (m *Merger) mergeLocked(ctx context.Context, guestID, userID string, log ze
 		}
 	}
 	if fields[fieldArtifi] != "done" {
-		if err := m.mergeArtifi(ctx, guestID, userID, p, fields[fieldArtifi] == "calling", log); err != nil {
+		if err := m.mergeArtifi(ctx, guestID, userID, p, fields[fieldArtifi] == "calling", fields[fieldGuestPhotos], log); err != nil {
 			return res, err
 		}
 	}
@@ -312,29 +317,42 @@ func (m *Merger) InProgress(ctx context.Context, guestID string) (bool, error) {
 	return n > 0, nil
 }
 
-func (m *Merger) mergeArtifi(ctx context.Context, guestID, userID string, p *progress, calledBefore bool, log zerolog.Logger) error {
+func (m *Merger) mergeArtifi(ctx context.Context, guestID, userID string, p *progress, calledBefore bool, before string, log zerolog.Logger) error {
 	if m.Artifi == nil {
 		return errclass.AsPermanent(fmt.Errorf("artifi: %w", errclass.ErrNotConfigured))
 	}
 	// Recorded before the call: if the response is lost, the next attempt
-	// knows that a 232 may be our own earlier call having succeeded.
+	// knows that a 232 may be our own earlier call having succeeded, and
+	// which photos the guest had, to look for them under the user.
 	// The first write of a merge: from here on the guest belongs to userID.
-	if err := p.set(ctx, fieldArtifi, "calling"); err != nil {
+	pairs := []any{fieldArtifi, "calling"}
+	if !calledBefore {
+		ids, err := m.Artifi.AllUserPhotoIDs(ctx, guestID)
+		switch {
+		case err == nil:
+			b, _ := json.Marshal(ids)
+			before = string(b)
+		case errclass.Of(err) == errclass.Unconfirmed:
+			before = guestUnknown
+		default:
+			return fmt.Errorf("list the guest's photos before merging: %w", err)
+		}
+		pairs = append(pairs, fieldGuestPhotos, before)
+	}
+	if err := p.set(ctx, pairs...); err != nil {
 		return err
 	}
 	err := m.Artifi.UpdateUserID(ctx, userID, guestID, true)
 	if errclass.Of(err) == errclass.AlreadyGone {
-		// 232: Artifi no longer knows the guest id. Either our earlier call
-		// went through, or the guest never had anything in Artifi. Verify
-		// that nothing remains under the guest id before calling it done.
-		left, verr := m.Artifi.AllUserPhotoIDs(ctx, guestID)
-		if verr != nil {
-			return fmt.Errorf("verify artifi merge: %w", verr)
+		// 232 (seed 003): Artifi no longer knows the guest id. Either our
+		// earlier call went through, or the guest never had anything in
+		// Artifi. The undocumented listing cannot tell "unknown" from
+		// "merged", so what is checked is what the guest had before the
+		// first call: those photos must now be the user's.
+		if verr := m.verify232(ctx, guestID, userID, before); verr != nil {
+			return fmt.Errorf("artifi answered %v, but: %w", err, verr)
 		}
-		if len(left) > 0 {
-			return fmt.Errorf("artifi answered %v but guest %s still has %d photos", err, guestID, len(left))
-		}
-		log.Info().Ctx(ctx).Bool("called_before", calledBefore).Msg("artifi already merged (232 verified: guest id holds nothing)")
+		log.Info().Ctx(ctx).Bool("called_before", calledBefore).Msg("artifi already merged (232 verified)")
 		if err := p.set(ctx, fieldArtifiAgain, strconv.FormatBool(calledBefore)); err != nil {
 			return err
 		}
@@ -344,6 +362,53 @@ func (m *Merger) mergeArtifi(ctx context.Context, guestID, userID string, p *pro
 		return err
 	}
 	return p.set(ctx, fieldArtifi, "done")
+}
+
+// guestUnknown is fieldGuestPhotos for a guest Artifi's listing did not know
+// before the first call.
+const guestUnknown = "unknown"
+
+// verify232 checks a 232 against what the guest had before the first call:
+// photos then must be listed under the user now (a complete listing).
+// "Unknown" from the undocumented listing before the call proves nothing
+// about what the guest holds, so a 232 after it is unconfirmed (fail closed:
+// a person checks), as is a guest listing that says "unknown" when a merge
+// begun by an older version left no record.
+func (m *Merger) verify232(ctx context.Context, guestID, userID, before string) error {
+	switch before {
+	case guestUnknown:
+		return errclass.AsUnconfirmed(fmt.Errorf("the Artifi listing did not know guest %s before the call either: nothing proves the guest had no data", guestID))
+	case "":
+		left, err := m.Artifi.AllUserPhotoIDs(ctx, guestID)
+		if err != nil {
+			return fmt.Errorf("verify artifi merge: %w", err)
+		}
+		if len(left) > 0 {
+			return fmt.Errorf("guest %s still has %d photos", guestID, len(left))
+		}
+		return nil
+	}
+	var had []string
+	if err := json.Unmarshal([]byte(before), &had); err != nil {
+		return errclass.AsUnconfirmed(fmt.Errorf("merge progress: unreadable %s: %w", fieldGuestPhotos, err))
+	}
+	if len(had) == 0 {
+		return nil
+	}
+	now, err := m.Artifi.AllUserPhotoIDs(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("verify artifi merge: %w", err)
+	}
+	missing := 0
+	for _, id := range had {
+		if !slices.Contains(now, id) {
+			missing++
+		}
+	}
+	if missing > 0 {
+		return errclass.AsUnconfirmed(fmt.Errorf("%d of the guest's %d photos are not listed under %s", missing, len(had), userID))
+	}
+	return nil
 }
 
 // moveAssets moves every object under the guest's prefix to the user's,

@@ -125,7 +125,15 @@ func TestMergeLostResponse(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	rel := b.seedGuest(t, "g-2", 5)
-	b.sim.Faults().Set(faults.Config{DropReplyRate: 1})
+	// The reply of UpdateUserId itself is lost (the listing before it is
+	// answered).
+	once := true
+	b.m.Artifi = loseUpdateReply{Artifi: b.m.Artifi, lose: func() {
+		if once {
+			once = false
+			b.sim.Faults().Set(faults.Config{DropReplyRate: 1})
+		}
+	}}
 	if _, err := b.m.Merge(ctx, "g-2", "u-2", "task-1"); errclass.Of(err) != errclass.Retry {
 		t.Fatalf("merge with the reply lost = %v (class %q), want a retry", err, errclass.Of(err))
 	}
@@ -217,4 +225,15 @@ func TestMergeWithoutArtifiIsPermanent(t *testing.T) {
 	if errclass.Of(err) != errclass.Permanent || !strings.Contains(err.Error(), "artifi: system not configured") {
 		t.Errorf("Merge without Artifi = %v (class %q); want permanent, naming Artifi", err, errclass.Of(err))
 	}
+}
+
+// loseUpdateReply turns on the loss of replies just before UpdateUserId.
+type loseUpdateReply struct {
+	merge.Artifi
+	lose func()
+}
+
+func (l loseUpdateReply) UpdateUserID(ctx context.Context, newUserID, oldUserID string, isGuest bool) error {
+	l.lose()
+	return l.Artifi.UpdateUserID(ctx, newUserID, oldUserID, isGuest)
 }

@@ -186,6 +186,9 @@ type owner struct {
 	merging bool
 	photos  map[string]struct{}
 	loaded  bool // photos read from Artifi
+	// unproven: Artifi's listing of this owner proved nothing (an unknown
+	// user, pages that do not add up): every photo of theirs is kept.
+	unproven bool
 }
 
 // classifyOwner decides whether id still owns anything.
@@ -262,6 +265,13 @@ func (s *Sweeper) classify(ctx context.Context, cur *owner, o storage.Object, no
 	}
 	if !cur.loaded {
 		ids, err := s.p.Photos.AllUserPhotoIDs(ctx, id)
+		if errclass.Of(err) == errclass.Unconfirmed {
+			// An incomplete listing, or "unknown user" from the undocumented
+			// listing, proves no photo deleted upstream: keep them all.
+			s.p.Log.Warn().Ctx(ctx).Str("user_id", id).Err(err).Msg("sweep keeps the owner's photos: Artifi's listing proves nothing")
+			cur.loaded, cur.unproven = true, true
+			return "", nil
+		}
 		if err != nil {
 			// Never read a failure as "no photos": that would sweep them all.
 			return "", fmt.Errorf("photos of %s upstream: %w", id, err)
@@ -271,6 +281,9 @@ func (s *Sweeper) classify(ctx context.Context, cur *owner, o storage.Object, no
 			cur.photos[p] = struct{}{}
 		}
 		cur.loaded = true
+	}
+	if cur.unproven {
+		return "", nil
 	}
 	if _, ok := cur.photos[photo]; !ok {
 		return UpstreamDeleted, nil

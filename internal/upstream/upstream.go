@@ -31,6 +31,7 @@ const (
 // total is what tells a complete listing from a short one.
 type PhotoPage struct {
 	AssetCount int      // the user's photos in total, every page together
+	Counted    bool     // the page reported AssetCount (a missing total proves nothing)
 	IDs        []string // the photo ids on this page
 }
 

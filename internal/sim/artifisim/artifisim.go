@@ -393,12 +393,52 @@ func (s *Server) deletePhotoV4(w http.ResponseWriter, r *http.Request) {
 	s.deletePhoto(w, params(r), artifi.BodyDeletePhotoV4Success)
 }
 
+// Lying modes (faults.Config.Lies): well-formed answers that are wrong.
+const (
+	// LieUnknownCode: every call answers HTTP 200 with an error code no
+	// documentation names ("999"), changing nothing.
+	LieUnknownCode = "artifi_unknown_code"
+	// LieGoneForExisting: calls about a user that exists answer 227
+	// "Invalid user id." (UpdateUserId: 232 for an old id that exists),
+	// changing nothing.
+	LieGoneForExisting = "artifi_227_for_existing_user"
+	// LieListNoTotal: listing pages leave out AssetCount.
+	LieListNoTotal = "artifi_list_without_total"
+	// LieListDropPage: the listing skips its second page (page 2 answers
+	// what page 3 holds, and so on).
+	LieListDropPage = "artifi_list_drops_page"
+	// LieDeleteNoop: deletes (photos, designs) answer success and delete
+	// nothing.
+	LieDeleteNoop = "artifi_delete_noop"
+)
+
+// lie answers for the lying modes that apply to every call; it reports
+// whether it answered.
+func (s *Server) lie(w http.ResponseWriter, userID string) bool {
+	if s.inj.Lying(LieUnknownCode) {
+		s.fail(w, "999", "Something went wrong.")
+		return true
+	}
+	if s.inj.Lying(LieGoneForExisting) && s.UserExists(userID) {
+		s.fail(w, "227", "Invalid user id.")
+		return true
+	}
+	return false
+}
+
 func (s *Server) deletePhoto(w http.ResponseWriter, q map[string]string, success string) {
 	if s.missing(w, q, []string{"userId"}, "227", "Invalid user id.") ||
 		s.missing(w, q, []string{"photoId"}, "327", "Invalid Photo Id") {
 		return
 	}
 	userID, photoID := q["userid"], q["photoid"]
+	if s.lie(w, userID) {
+		return
+	}
+	if s.inj.Lying(LieDeleteNoop) {
+		s.documented(w, success, false)
+		return
+	}
 	s.mu.Lock()
 	s.deleteCount[photoID]++
 	u := s.users[userID]
@@ -428,8 +468,14 @@ func (s *Server) listPhotos(w http.ResponseWriter, r *http.Request) {
 	if s.missing(w, q, []string{"userId"}, "261", "Invalid user id.") {
 		return
 	}
+	if s.lie(w, q["userid"]) {
+		return
+	}
 	pageIndex, _ := strconv.Atoi(q["pageindex"])
 	pageIndex = max(pageIndex, 1)
+	if pageIndex >= 2 && s.inj.Lying(LieListDropPage) {
+		pageIndex++
+	}
 	pageSize, _ := strconv.Atoi(q["pagesize"])
 	if pageSize < 1 {
 		pageSize = 10
@@ -464,10 +510,14 @@ func (s *Server) listPhotos(w http.ResponseWriter, r *http.Request) {
 			list = append(list, asset{ID: n, Name: photoName(id), ImageURL: "/UserImages/" + photoName(id)})
 		}
 	}
+	data := map[string]any{"assetCount": len(matching), "assetList": list}
+	if s.inj.Lying(LieListNoTotal) {
+		delete(data, "assetCount")
+	}
 	b, _ := json.Marshal(map[string]any{
 		"response":  "Success",
 		"message":   "",
-		"data":      map[string]any{"assetCount": len(matching), "assetList": list},
+		"data":      data,
 		"errorCode": nil,
 	})
 	writeJSON(w, http.StatusOK, b)
@@ -481,6 +531,13 @@ func (s *Server) deleteDesigns(w http.ResponseWriter, r *http.Request) {
 	}
 	q := params(r)
 	if s.missing(w, q, []string{"userId"}, 227, "Invalid user id.") {
+		return
+	}
+	if s.lie(w, q["userid"]) {
+		return
+	}
+	if s.inj.Lying(LieDeleteNoop) {
+		s.succeed(w, "Designs deleted successfully.", nil)
 		return
 	}
 	s.mu.Lock()
@@ -514,6 +571,15 @@ func (s *Server) updateUserID(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	oldID, newID := q["olduserid"], q["newuserid"]
+	if s.inj.Lying(LieUnknownCode) {
+		s.fail(w, "999", "Something went wrong.")
+		return
+	}
+	if s.inj.Lying(LieGoneForExisting) && s.UserExists(oldID) {
+		// This endpoint's "unknown id" answer, for a guest that exists.
+		s.documented(w, artifi.BodyUpdateUserIDErr232, true)
+		return
+	}
 	s.mu.Lock()
 	old := s.users[oldID]
 	if old != nil && oldID != newID {

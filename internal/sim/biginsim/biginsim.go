@@ -310,6 +310,16 @@ func randHex(n int) string {
 var unsupportedModules = map[string]bool{"Documents": true, "Projects": true}
 
 // api serves /bigin/v2/{module}/{id}/photo.
+// Lying modes (faults.Config.Lies): well-formed answers that are wrong.
+const (
+	// LieInvalidData: a record that has a photo answers INVALID_DATA, as
+	// Bigin does for an id of another module.
+	LieInvalidData = "bigin_invalid_data_with_photo"
+	// LieDeleteNoop: DELETE answers the documented success and keeps the
+	// photo.
+	LieDeleteNoop = "bigin_delete_noop"
+)
+
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -347,8 +357,13 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := s.records[module+"/"+id]
-	if _, err := strconv.ParseUint(id, 10, 64); err != nil || rec == nil {
+	if _, err := strconv.ParseUint(id, 10, 64); err != nil || rec == nil ||
+		(rec.photo && s.faults.Lying(LieInvalidData)) {
 		s.writeError(w, "INVALID_DATA")
+		return
+	}
+	if rec.photo && r.Method == http.MethodDelete && s.faults.Lying(LieDeleteNoop) {
+		writeSeed(w, http.StatusOK, "delete_photo_success.json")
 		return
 	}
 	switch {

@@ -251,10 +251,28 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// Lying modes (faults.Config.Lies): well-formed answers that are wrong.
+const (
+	// LieHTML403: a proxy in front of BPM answers every avatar request with
+	// an HTML 403 page.
+	LieHTML403 = "bpm_html_403"
+	// Lie500UnknownUser: BPM answers 500 (its own WLE error body), as a real
+	// BPM does for a user it does not know, instead of 404.
+	Lie500UnknownUser = "bpm_500_unknown_user"
+	// LieDeleteNoop: DELETE answers 200 with the avatar and resets nothing.
+	LieDeleteNoop = "bpm_delete_noop"
+)
+
 func (s *Server) avatar(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
+	if s.faults.Lying(LieHTML403) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte("<html><body><h1>403 Forbidden</h1>Request blocked.</body></html>"))
+		return
+	}
 	if !s.authorized(w, r) {
 		return
 	}
@@ -292,12 +310,18 @@ func (s *Server) avatar(w http.ResponseWriter, r *http.Request) {
 	if id, err := strconv.Atoi(key); err == nil && u == nil {
 		u = s.byID[id]
 	}
-	if u == nil {
+	if u == nil || s.faults.Lying(Lie500UnknownUser) {
+		// With the lie on, every user is one BPM does not know.
+		if s.faults.Lying(Lie500UnknownUser) {
+			s.writeError(w, http.StatusInternalServerError, ibmbpm.WLEError{ExceptionType: teamworksException,
+				ErrorMessage: "An unexpected error occurred.", ErrorMessageParameters: params(key)})
+			return
+		}
 		s.writeError(w, http.StatusNotFound, ibmbpm.WLEError{ExceptionType: teamworksException,
 			ErrorMessage: "The user " + key + " was not found.", ErrorMessageParameters: params(key)})
 		return
 	}
-	if r.Method == http.MethodDelete {
+	if r.Method == http.MethodDelete && !s.faults.Lying(LieDeleteNoop) {
 		u.avatar = false
 		u.deletes++
 	}

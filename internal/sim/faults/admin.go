@@ -11,14 +11,15 @@ import (
 // as Go duration strings ("250ms", "2s"), which people type more easily than
 // nanoseconds.
 type wireConfig struct {
-	Latency       string  `json:"latency"`
-	ErrorRate     float64 `json:"error_rate"`
-	ThrottleRate  float64 `json:"throttle_rate"`
-	RetryAfter    string  `json:"retry_after"`
-	ResetRate     float64 `json:"reset_rate"`
-	DropReplyRate float64 `json:"drop_reply_rate"`
-	MaxConcurrent int     `json:"max_concurrent"`
-	Seed          int64   `json:"seed"`
+	Latency       string   `json:"latency"`
+	ErrorRate     float64  `json:"error_rate"`
+	ThrottleRate  float64  `json:"throttle_rate"`
+	RetryAfter    string   `json:"retry_after"`
+	ResetRate     float64  `json:"reset_rate"`
+	DropReplyRate float64  `json:"drop_reply_rate"`
+	MaxConcurrent int      `json:"max_concurrent"`
+	Seed          int64    `json:"seed"`
+	Lies          []string `json:"lies"`
 }
 
 func toWire(c Config) wireConfig {
@@ -31,6 +32,7 @@ func toWire(c Config) wireConfig {
 		DropReplyRate: c.DropReplyRate,
 		MaxConcurrent: c.MaxConcurrent,
 		Seed:          c.Seed,
+		Lies:          c.Lies,
 	}
 }
 
@@ -45,7 +47,7 @@ func (w wireConfig) config() (Config, error) {
 	}
 	c := Config{
 		Latency: lat, ErrorRate: w.ErrorRate, ThrottleRate: w.ThrottleRate, RetryAfter: ra,
-		ResetRate: w.ResetRate, DropReplyRate: w.DropReplyRate, MaxConcurrent: w.MaxConcurrent, Seed: w.Seed,
+		ResetRate: w.ResetRate, DropReplyRate: w.DropReplyRate, MaxConcurrent: w.MaxConcurrent, Seed: w.Seed, Lies: w.Lies,
 	}
 	return c, c.validate()
 }

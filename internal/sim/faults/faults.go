@@ -29,6 +29,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +52,19 @@ type Config struct {
 	DropReplyRate float64       // handler runs (state changes) but the reply is lost
 	MaxConcurrent int           // >0: requests beyond this many in the handler get 429
 	Seed          int64         // non-zero: deterministic draws
+	// Lies are the lying-upstream modes switched on: answers a real upstream
+	// may give that are well-formed but wrong (a 227 for a user that exists,
+	// a delete that answers success and deletes nothing...). Each simulator
+	// documents the modes it knows (its Lie constants); the erasure, merge
+	// and sweep must never take them for proof.
+	Lies []string
+}
+
+// Lying reports whether the lying mode is on.
+func (i *Injector) Lying(mode string) bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return slices.Contains(i.cfg.Lies, mode)
 }
 
 // Kind names one kind of injected fault, as counted in Stats.Injected.

@@ -138,7 +138,7 @@ func (c *Client) ListUserPhotos(ctx context.Context, userID string, pageIndex, p
 		return PhotoPage{}, err
 	}
 	var data struct {
-		AssetCount int `json:"AssetCount"`
+		AssetCount *int `json:"AssetCount"`
 		AssetList  []struct {
 			ID json.RawMessage `json:"Id"`
 		} `json:"AssetList"`
@@ -149,7 +149,10 @@ func (c *Client) ListUserPhotos(ctx context.Context, userID string, pageIndex, p
 				Message: "unreadable Data: " + err.Error(), kind: ErrUnexpected}, 0)
 		}
 	}
-	page := PhotoPage{AssetCount: data.AssetCount, IDs: make([]string, 0, len(data.AssetList))}
+	page := PhotoPage{IDs: make([]string, 0, len(data.AssetList))}
+	if data.AssetCount != nil {
+		page.AssetCount, page.Counted = *data.AssetCount, true
+	}
 	for _, a := range data.AssetList {
 		id := idString(a.ID)
 		if id == "" {
@@ -175,40 +178,15 @@ func idString(raw json.RawMessage) string {
 }
 
 // AllUserPhotoIDs returns the ids of every photo of userID, reading every
-// page. A user Artifi does not know has no photos: empty list, nil error.
-//
-// An erasure must not believe it saw everything when it did not, so if the
-// pages end (an empty or repeated page) before AssetCount ids were seen, the
-// result is a retryable error rather than a short list.
+// page until an empty one. The listing is undocumented (no seed shows it), so
+// it must prove itself complete (upstream.AllPages): a page without its
+// total, pages that end short of it, or a total that changes is an
+// unconfirmed error, never a short list. A user Artifi says it does not know
+// (227, 261) is unconfirmed too: "unknown" proves no absence.
 func (c *Client) AllUserPhotoIDs(ctx context.Context, userID string) ([]string, error) {
-	var ids []string
-	seen := map[string]bool{}
-	for page := 1; ; page++ {
-		p, err := c.ListUserPhotos(ctx, userID, page, PageSizeDefault)
-		if errors.Is(err, ErrInvalidUserID) {
-			return []string{}, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		added := 0
-		for _, id := range p.IDs {
-			if !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-				added++
-			}
-		}
-		if len(ids) >= p.AssetCount {
-			if ids == nil {
-				ids = []string{}
-			}
-			return ids, nil
-		}
-		if added == 0 {
-			return nil, errclass.RetryAfter(fmt.Errorf("artifi %s: pages ended after %d of %d photos", opList, len(ids), p.AssetCount), 0)
-		}
-	}
+	return upstream.AllPages(ctx, "artifi "+opList+" of "+userID, func(ctx context.Context, page int) (PhotoPage, error) {
+		return c.ListUserPhotos(ctx, userID, page, PageSizeDefault)
+	})
 }
 
 // DeleteDesignsByUserID deletes every design of userID. A user Artifi does

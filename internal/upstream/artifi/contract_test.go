@@ -182,7 +182,8 @@ func TestContract(t *testing.T) {
 			seed:     func(s *artifisim.Server) (string, string) { s.AddUser("u1"); return "u1", "999" },
 			call:     func(c *artifi.Client, u, p string) error { return c.DeleteUserPhotoV3(ctx, u, p) },
 			wantBody: artifi.BodyDeletePhotoV4Err327,
-			want:     outcome{Class: errclass.AlreadyGone, Sentinel: artifi.ErrInvalidPhotoID, Code: "327"},
+			// Seed 000 (v3) does not document 327: no proof of absence.
+			want: outcome{Class: errclass.Unconfirmed, Sentinel: artifi.ErrInvalidPhotoID, Code: "327"},
 		},
 		{
 			name:     "v4 delete",
@@ -202,7 +203,8 @@ func TestContract(t *testing.T) {
 			seed:     func(*artifisim.Server) (string, string) { return "nobody", "1" },
 			call:     func(c *artifi.Client, u, p string) error { return c.DeleteUserPhotoV4(ctx, u, p) },
 			wantBody: artifi.BodyDeletePhotoV3Err227,
-			want:     outcome{Class: errclass.AlreadyGone, Sentinel: artifi.ErrInvalidUserID, Code: "227"},
+			// Seed 001 (v4) does not document 227.
+			want: outcome{Class: errclass.Unconfirmed, Sentinel: artifi.ErrInvalidUserID, Code: "227"},
 		},
 		{
 			name:     "update user id",
@@ -226,7 +228,7 @@ func TestContract(t *testing.T) {
 			name: "delete designs, unknown user (numeric ErrorCode)",
 			seed: func(*artifisim.Server) (string, string) { return "nobody", "" },
 			call: func(c *artifi.Client, u, _ string) error { return c.DeleteDesignsByUserID(ctx, u) },
-			want: outcome{Class: errclass.AlreadyGone, Sentinel: artifi.ErrInvalidUserID, Code: "227"},
+			want: outcome{Class: errclass.Unconfirmed, Sentinel: artifi.ErrInvalidUserID, Code: "227"},
 		},
 		{
 			name: "list photos (camelCase, null errorCode)",
@@ -237,7 +239,7 @@ func TestContract(t *testing.T) {
 			name: "list photos, unknown user",
 			seed: func(*artifisim.Server) (string, string) { return "nobody", "" },
 			call: func(c *artifi.Client, u, _ string) error { _, err := c.ListUserPhotos(ctx, u, 1, 10); return err },
-			want: outcome{Class: errclass.AlreadyGone, Sentinel: artifi.ErrInvalidUserID, Code: "261"},
+			want: outcome{Class: errclass.Unconfirmed, Sentinel: artifi.ErrInvalidUserID, Code: "261"},
 		},
 	}
 	for _, errorStatus := range []int{0, http.StatusUnauthorized} {
@@ -333,16 +335,18 @@ func TestAllUserPhotoIDs(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("AllUserPhotoIDs (-want +got):\n%s", diff)
 	}
-	if n := b.sim.Requests()["GET /api/4/UploadImage/GetUserUploadedList"]; n != 3 {
-		t.Errorf("%d list requests, want 3 pages", n)
+	if n := b.sim.Requests()["GET /api/4/UploadImage/GetUserUploadedList"]; n != 4 {
+		t.Errorf("%d list requests, want 3 pages and the empty one after", n)
 	}
 
 	b.sim.AddUser("empty")
-	for _, user := range []string{"empty", "unknown"} {
-		got, err := b.client.AllUserPhotoIDs(ctx, user)
-		if err != nil || got == nil || len(got) != 0 {
-			t.Errorf("AllUserPhotoIDs(%s) = %#v, %v; want an empty list, nil", user, got, err)
-		}
+	got, err = b.client.AllUserPhotoIDs(ctx, "empty")
+	if err != nil || got == nil || len(got) != 0 {
+		t.Errorf("AllUserPhotoIDs(empty) = %#v, %v; want an empty list, nil", got, err)
+	}
+	// "Unknown user" on the undocumented listing proves no absence.
+	if got, err := b.client.AllUserPhotoIDs(ctx, "unknown"); errclass.Of(err) != errclass.Unconfirmed || got != nil {
+		t.Errorf("AllUserPhotoIDs(unknown) = %#v, %v; want nil and an unconfirmed error", got, err)
 	}
 }
 
@@ -360,8 +364,21 @@ func TestAllUserPhotoIDsNeverShort(t *testing.T) {
 	defer srv.Close()
 	c := newRawClient(t, srv.URL)
 	got, err := c.AllUserPhotoIDs(context.Background(), "u1")
-	if errclass.Of(err) != errclass.Retry || got != nil {
-		t.Errorf("AllUserPhotoIDs = %v, %v; want nil and a retryable error", got, err)
+	if errclass.Of(err) != errclass.Unconfirmed || got != nil {
+		t.Errorf("AllUserPhotoIDs = %v, %v; want nil and an unconfirmed error", got, err)
+	}
+}
+
+// TestAllUserPhotoIDsNeedsTheTotal: pages without AssetCount prove nothing
+// about what they left out.
+func TestAllUserPhotoIDsNeedsTheTotal(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"Response":"Success","Message":"","Data":{"AssetList":[{"Id":1},{"Id":2}]},"ErrorCode":""}`)
+	}))
+	defer srv.Close()
+	got, err := newRawClient(t, srv.URL).AllUserPhotoIDs(context.Background(), "u1")
+	if errclass.Of(err) != errclass.Unconfirmed || got != nil {
+		t.Errorf("AllUserPhotoIDs = %v, %v; want nil and an unconfirmed error", got, err)
 	}
 }
 
@@ -401,9 +418,9 @@ func TestVariants(t *testing.T) {
 			deleteV4, outcome{Class: errclass.AlreadyGone, Sentinel: artifi.ErrInvalidPhotoID, Code: "327"}},
 		{"error with null ErrorCode", 200, nil,
 			`{"Response":"Error","Message":"Something failed","Data":null,"ErrorCode":null}`,
-			deleteV4, outcome{Class: errclass.Retry, Sentinel: artifi.ErrUnexpected}},
+			deleteV4, outcome{Class: errclass.Unconfirmed, Sentinel: artifi.ErrUnexpected}},
 		{"undocumented code", 200, nil, `{"Response":"Error","Message":"?","ErrorCode":"999"}`,
-			deleteV4, outcome{Class: errclass.Retry, Sentinel: artifi.ErrUnexpected, Code: "999"}},
+			deleteV4, outcome{Class: errclass.Unconfirmed, Sentinel: artifi.ErrUnexpected, Code: "999"}},
 		{"232 on a delete is not a merge", 400, nil, `{"Response":"Error","Message":"?","ErrorCode":"232"}`,
 			deleteV4, outcome{Class: errclass.Permanent, Sentinel: artifi.ErrUnexpected, Code: "232"}},
 		{"numeric 232 on UpdateUserId", 200, nil, `{"Response":"Error","Message":"Invalid old User Id.","ErrorCode":232}`,
@@ -430,8 +447,8 @@ func TestVariants(t *testing.T) {
 		{"HTML 404", 404, nil, `<html>Not Found</html>`,
 			deleteV4, outcome{Class: errclass.Permanent, Sentinel: artifi.ErrUnexpected}},
 		{"HTML 200", 200, nil, `<html>maintenance</html>`,
-			deleteV4, outcome{Class: errclass.Retry, Sentinel: artifi.ErrUnexpected}},
-		{"empty 200", 200, nil, ``, deleteV4, outcome{Class: errclass.Retry, Sentinel: artifi.ErrUnexpected}},
+			deleteV4, outcome{Class: errclass.Unconfirmed, Sentinel: artifi.ErrUnexpected}},
+		{"empty 200", 200, nil, ``, deleteV4, outcome{Class: errclass.Unconfirmed, Sentinel: artifi.ErrUnexpected}},
 		{"429 with Retry-After", 429, map[string]string{"Retry-After": "7"}, `{"Response":"Error","ErrorCode":"327"}`,
 			deleteV4, outcome{Class: errclass.Retry, Sentinel: artifi.ErrUnexpected, Delay: 7 * time.Second, Throttled: true}},
 		{"redirect not followed", 302, map[string]string{"Location": "http://elsewhere.invalid/"}, ``,

@@ -209,8 +209,10 @@ func TestDeleteRecordPhoto(t *testing.T) {
 	const id = "2034020000000489033"
 	tests := []deleteCase{
 		{name: "deleted", photo: true, exists: true, want: outcome{Deletes: 1}},
-		{name: "no photo", exists: true, want: outcome{Class: errclass.AlreadyGone, Sentinel: "bigin: record has no photo"}},
-		{name: "record gone", want: outcome{Class: errclass.AlreadyGone, Sentinel: "bigin: INVALID_DATA"}},
+		// 204 is undocumented and INVALID_DATA only says the id seems
+		// invalid: neither proves the photo gone.
+		{name: "no photo", exists: true, want: outcome{Class: errclass.Unconfirmed, Sentinel: "bigin: record has no photo"}},
+		{name: "record gone", want: outcome{Class: errclass.Unconfirmed, Sentinel: "bigin: INVALID_DATA"}},
 		{name: "malformed id, not sent", id: "20340200../x", photo: true, exists: true,
 			want: outcome{Class: errclass.Permanent, Sentinel: "bigin: INVALID_DATA", Photo: true}},
 		{name: "unknown module, not sent", module: "Deals", photo: true, exists: true,
@@ -223,7 +225,7 @@ func TestDeleteRecordPhoto(t *testing.T) {
 	}
 	tests = append(tests, []deleteCase{
 		{name: "INVALID_DATA", photo: true, exists: true, failNext: []string{"INVALID_DATA"},
-			want: outcome{Class: errclass.AlreadyGone, Sentinel: "bigin: INVALID_DATA", Photo: true}},
+			want: outcome{Class: errclass.Unconfirmed, Sentinel: "bigin: INVALID_DATA", Photo: true}},
 		{name: "INTERNAL_ERROR", photo: true, exists: true, failNext: []string{"INTERNAL_ERROR"},
 			want: outcome{Class: errclass.Retry, Sentinel: "bigin: INTERNAL_ERROR", Photo: true}},
 		{name: "TOO_MANY_REQUESTS", photo: true, exists: true, failNext: []string{"TOO_MANY_REQUESTS"},
@@ -286,7 +288,7 @@ func TestHasRecordPhoto(t *testing.T) {
 	}{
 		{"1", result{Has: true}},
 		{"2", result{Has: false}},
-		{"3", result{Has: false}}, // no record, no photo
+		{"3", result{Class: errclass.Unconfirmed}}, // INVALID_DATA: not proof of no photo
 		{"x", result{Class: errclass.Permanent}},
 	}
 	for _, tt := range tests {

@@ -156,10 +156,12 @@ func (c *Client) DeleteRecordPhoto(ctx context.Context, module, recordID string)
 		if json.Unmarshal(body, &r) == nil && r.Status == "success" {
 			return nil
 		}
-		// 200 that does not say success: count it as not done, and retry.
-		return &Error{Op: opDelete, HTTPStatus: resp.StatusCode, Code: r.Code, Message: "unexpected reply"}
+		// A 200 that does not say success proves nothing either way.
+		return errclass.AsUnconfirmed(&Error{Op: opDelete, HTTPStatus: resp.StatusCode, Code: r.Code, Message: "unexpected reply"})
 	case http.StatusNoContent:
-		return errclass.AsGone(&Error{Op: opDelete, HTTPStatus: resp.StatusCode, Message: "record has no photo"})
+		// Undocumented (an assumption row of Evidence): not proof of absence.
+		row, _ := upstream.Lookup(Evidence, opDelete, http.StatusNoContent, "")
+		return upstream.Apply(row, &Error{Op: opDelete, HTTPStatus: resp.StatusCode, Message: "record has no photo"})
 	}
 	return c.fail(opDelete, resp, body)
 }
@@ -177,11 +179,9 @@ func (c *Client) HasRecordPhoto(ctx context.Context, module, recordID string) (b
 	case http.StatusNoContent:
 		return false, nil
 	}
-	err = c.fail(opGet, resp, body)
-	if errors.Is(err, ErrInvalidData) {
-		return false, nil
-	}
-	return false, err
+	// INVALID_DATA is unconfirmed here too: a wrong module or id answers it
+	// while the photo stays.
+	return false, c.fail(opGet, resp, body)
 }
 
 // envelope is Bigin's reply body, success or error.

@@ -98,11 +98,34 @@ const (
 	tokenRateLimitWait = time.Minute
 )
 
+// Evidence is what Bigin's answers count as, and where that rests. The seed
+// (002) documents DELETE only: its success body and its error codes. The GET
+// used to verify, and DELETE's 204, are assumptions. INVALID_DATA says only
+// "the id given seems to be invalid": a record of another module, a typo, or
+// a deleted record all answer it, so it proves no absence.
+var Evidence = []upstream.EvidenceRow{
+	{Op: opDelete, Status: 200, Code: "SUCCESS", Shape: `{"code":"SUCCESS","status":"success"}`, Class: upstream.ClassDone, Source: "seed 002 line 127", Quote: `"code": "SUCCESS"`, Example: "delete_photo_success.json"},
+	{Op: opDelete, Status: 204, Shape: "no body", Class: upstream.ClassGone, Source: upstream.Assumption},
+	{Op: "*", Status: 400, Code: "INVALID_DATA", Shape: `{"code":"INVALID_DATA"}`, Class: upstream.ClassUnconfirmed, Source: "seed 002 line 119", Quote: "INVALID_DATAHTTP 400", Example: "error_INVALID_DATA.json"},
+	{Op: "*", Status: 400, Code: "INVALID_MODULE", Shape: `{"code":"INVALID_MODULE"}`, Class: upstream.ClassPermanent, Source: "seed 002 line 79", Quote: "INVALID_MODULEHTTP 400", Example: "error_INVALID_MODULE.json"},
+	{Op: "*", Status: 404, Code: "INVALID_URL_PATTERN", Shape: `{"code":"INVALID_URL_PATTERN"}`, Class: upstream.ClassPermanent, Source: "seed 002 line 89", Quote: "INVALID_URL_PATTERNHTTP 404", Example: "error_INVALID_URL_PATTERN.json"},
+	{Op: "*", Status: 401, Code: "OAUTH_SCOPE_MISMATCH", Shape: `{"code":"OAUTH_SCOPE_MISMATCH"}`, Class: upstream.ClassPermanent, Source: "seed 002 line 94", Quote: "OAUTH_SCOPE_MISMATCHHTTP 401", Example: "error_OAUTH_SCOPE_MISMATCH.json"},
+	{Op: "*", Status: 403, Code: "NO_PERMISSION", Shape: `{"code":"NO_PERMISSION"}`, Class: upstream.ClassPermanent, Source: "seed 002 line 99", Quote: "NO_PERMISSIONHTTP 403", Example: "error_NO_PERMISSION.json"},
+	{Op: "*", Status: 500, Code: "INTERNAL_ERROR", Shape: `{"code":"INTERNAL_ERROR"}`, Class: upstream.ClassRetry, Source: "seed 002 line 104", Quote: "INTERNAL_ERRORHTTP 500", Example: "error_INTERNAL_ERROR.json"},
+	{Op: "*", Status: 400, Code: "INVALID_REQUEST_METHOD", Shape: `{"code":"INVALID_REQUEST_METHOD"}`, Class: upstream.ClassPermanent, Source: "seed 002 line 109", Quote: "INVALID_REQUEST_METHODHTTP 400", Example: "error_INVALID_REQUEST_METHOD.json"},
+	{Op: "*", Status: 400, Code: "AUTHORIZATION_FAILED", Shape: `{"code":"AUTHORIZATION_FAILED"}`, Class: upstream.ClassPermanent, Source: "seed 002 line 114", Quote: "AUTHORIZATION_FAILEDHTTP 400", Example: "error_AUTHORIZATION_FAILED.json"},
+	{Op: opGet, Status: 200, Shape: "the photo's bytes", Class: upstream.ClassRead, Source: upstream.Assumption},
+	{Op: opGet, Status: 204, Shape: "no body: no photo", Class: upstream.ClassRead, Source: upstream.Assumption},
+	{Op: "*", Code: "INVALID_TOKEN", Shape: `{"code":"INVALID_TOKEN"}`, Class: upstream.ClassRetry, Source: upstream.Assumption},
+	{Op: "*", Code: "TOO_MANY_REQUESTS", Shape: `{"code":"TOO_MANY_REQUESTS"}`, Class: upstream.ClassRetry, Source: upstream.Assumption},
+	{Op: "*", Status: 200, Code: "?", Shape: "a 200 that does not say success", Class: upstream.ClassUnconfirmed, Source: upstream.Assumption},
+}
+
 // classify gives e its errclass class; resp supplies the Retry-After header.
 func classify(e *Error, resp *http.Response, now time.Time) error {
 	switch e.Code {
 	case "INVALID_DATA":
-		return errclass.AsGone(e)
+		return errclass.AsUnconfirmed(fmt.Errorf("%w [evidence: seed 002 line 119: the id seems invalid, which proves no absence]", e))
 	case "INVALID_MODULE", "INVALID_URL_PATTERN", "INVALID_REQUEST_METHOD",
 		"OAUTH_SCOPE_MISMATCH", "NO_PERMISSION", "AUTHORIZATION_FAILED":
 		return errclass.AsPermanent(e)

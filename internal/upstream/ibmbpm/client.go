@@ -130,7 +130,8 @@ func (c *Client) DeleteAvatar(ctx context.Context, userNameOrID string) error {
 		return err
 	}
 	if a.IsDefault == "true" {
-		return errclass.AsGone(&Error{Op: opDelete, HTTPStatus: http.StatusOK, ErrorMessage: "avatar is already the default"})
+		row, _ := upstream.Lookup(Evidence, opGet, http.StatusOK, "default")
+		return upstream.Apply(row, &Error{Op: opGet, HTTPStatus: http.StatusOK, ErrorMessage: "avatar is already the default"})
 	}
 	resp, body, err := c.call(ctx, http.MethodDelete, userNameOrID)
 	if err != nil {
@@ -140,20 +141,17 @@ func (c *Client) DeleteAvatar(ctx context.Context, userNameOrID string) error {
 		return classify(opDelete, resp, body, c.scrub, c.now())
 	}
 	if _, err := decodeAvatar(opDelete, body); err != nil {
-		// A 200 we cannot read: the reset most likely happened, and the
-		// retry's GET will tell.
-		return err
+		// A 200 we cannot read proves nothing; verification's GET will tell.
+		return errclass.AsUnconfirmed(err)
 	}
 	return nil
 }
 
 // AvatarIsDefault reports whether a user has the default avatar, to verify
-// an erasure. A user who does not exist has no avatar of their own: true.
+// an erasure. A user BPM says it does not know (404, undocumented) is an
+// unconfirmed error, not "default": it proves no absence.
 func (c *Client) AvatarIsDefault(ctx context.Context, userNameOrID string) (bool, error) {
 	a, err := c.getAvatar(ctx, userNameOrID)
-	if errors.Is(err, ErrUserNotFound) {
-		return true, nil
-	}
 	if err != nil {
 		return false, err
 	}

@@ -113,6 +113,30 @@ func DecodeWLEError(body []byte) (WLEError, bool) {
 	return WLEError{}, false
 }
 
+// Evidence is what BPM's answers count as, and where that rests. The seed
+// (004) documents DELETE /avatar/{user} answering 200 (the UserAvatar), 406
+// and 500 (a severe problem, with programmer's details). The GET used to read
+// the avatar first and to verify, its "already the default", and 404 "user
+// not found" are assumptions: they never count as absence on their own.
+var Evidence = []upstream.EvidenceRow{
+	{Op: opDelete, Status: 200, Shape: "WLE envelope with the UserAvatar", Class: upstream.ClassDone, Source: "seed 004 line 163", Quote: "| 200 OK |"},
+	{Op: "*", Status: 406, Shape: "WLE error", Class: upstream.ClassPermanent, Source: "seed 004 line 164", Quote: "| 406 Not Acceptable |"},
+	// A 500 with BPM's own error body is BPM's considered answer ("a severe
+	// problem"), which a real BPM also gives for a user it does not know:
+	// retried a bounded number of times, then left to a person. A 500
+	// without it (a proxy) is an ordinary transient failure.
+	{Op: "*", Status: 500, Code: "WLE", Shape: "WLE error response", Class: upstream.ClassUnconfirmed, Source: "seed 004 line 165", Quote: "| 500 Internal Server Error |"},
+	{Op: "*", Status: 500, Shape: "no WLE body", Class: upstream.ClassRetry, Source: upstream.Assumption},
+	{Op: opGet, Status: 200, Code: "default", Shape: `UserAvatar with isDefault "true" before a delete`, Class: upstream.ClassGone, Source: upstream.Assumption},
+	{Op: opGet, Status: 200, Shape: "UserAvatar (read to verify)", Class: upstream.ClassRead, Source: upstream.Assumption},
+	{Op: "*", Status: 404, Shape: "user not found", Class: upstream.ClassGone, Source: upstream.Assumption},
+	{Op: "*", Status: 403, Code: "WLE", Shape: "WLE error, stale CSRF token", Class: upstream.ClassRetry, Source: upstream.Assumption},
+	{Op: "*", Status: 403, Shape: "anything else (an HTML page from a proxy, say)", Class: upstream.ClassPermanent, Source: upstream.Assumption},
+	{Op: "*", Status: 401, Shape: "login refused", Class: upstream.ClassPermanent, Source: upstream.Assumption},
+	{Op: "*", Status: 409, Shape: "conflict", Class: upstream.ClassRetry, Source: upstream.Assumption},
+	{Op: "*", Status: 200, Code: "?", Shape: "a 200 whose body is not a UserAvatar", Class: upstream.ClassUnconfirmed, Source: upstream.Assumption},
+}
+
 // classify reads an error answer into a classified *Error. scrub blanks
 // secrets out of BPM's text.
 func classify(op string, resp *http.Response, body []byte, scrub func(string) string, now time.Time) error {
@@ -132,7 +156,13 @@ func classify(op string, resp *http.Response, body []byte, scrub func(string) st
 		}
 		return errclass.AsPermanent(e)
 	case http.StatusNotFound:
-		return errclass.AsGone(e)
+		row, _ := upstream.Lookup(Evidence, "*", http.StatusNotFound, "")
+		return upstream.Apply(row, e)
+	case http.StatusInternalServerError:
+		if _, ok := DecodeWLEError(body); ok {
+			row, _ := upstream.Lookup(Evidence, "*", http.StatusInternalServerError, "WLE")
+			return upstream.Apply(row, e)
+		}
 	case http.StatusConflict:
 		return errclass.RetryAfter(e, upstream.ParseRetryAfter(resp.Header.Get("Retry-After"), now))
 	}
