@@ -1,7 +1,9 @@
 package erasure_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +29,9 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/upstream/ibmbpm"
 	"github.com/lifecycle-worker/lifecycle/internal/userlock"
 )
+
+// lyingReceiptKey signs these tests' receipts (a fixed test key).
+var lyingReceiptKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))
 
 // lyingWorld is the three simulators over HTTP, a file store and a real
 // Redis, with one user holding data in every one of them.
@@ -98,7 +103,7 @@ func newLyingWorld(t *testing.T, rdbAddr string, n int) *lyingWorld {
 	w.ex = &erasure.Executor{
 		Store: es, Locks: userlock.New(rdb, time.Minute),
 		Artifi: ac, Bigin: bc, BPM: pc, Objects: w.store,
-		Aliases: ids.Aliases, Tombstone: ids.SetTombstone, ReceiptKey: []byte("receipt-key"),
+		Aliases: ids.Aliases, Tombstone: ids.SetTombstone, ReceiptKey: lyingReceiptKey,
 		Log: zerolog.Nop(),
 	}
 	w.req = erasure.Request{ID: fmt.Sprintf("req-%d", n), UserID: w.userID, BPMUser: w.bpmUser, FiledBy: "dpo",
