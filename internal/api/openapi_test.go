@@ -506,3 +506,46 @@ func TestOpenAPIBodiesAreTheWireContract(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIIsOpenAPI31: the document is valid by the OpenAPI Initiative's
+// schema of 3.1 documents (testdata/oas-3.1-schema.json, the 2022-10-07
+// "without schema validation" one, Apache 2.0, as openapi-spec-validator
+// ships it; the schemas inside are checked by compiling them, above), so
+// that generators and linters read it.
+func TestOpenAPIIsOpenAPI31(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "oas-3.1-schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	meta, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const metaURL = "https://spec.openapis.org/oas/3.1/schema/2022-10-07"
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(metaURL, meta); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(metaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(openAPI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		t.Errorf("openapi.json is not an OpenAPI 3.1 document: %v", err)
+	}
+	// The validator sees a broken document: a parameter in the body, as
+	// OpenAPI 2 had them.
+	var broken map[string]any
+	_ = json.Unmarshal(openAPI, &broken)
+	broken["paths"].(map[string]any)["/v1/audit"].(map[string]any)["get"].(map[string]any)["parameters"].([]any)[0].(map[string]any)["in"] = "body"
+	b, _ := json.Marshal(broken)
+	v, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if sch.Validate(v) == nil {
+		t.Errorf("a parameter in the body passes the OpenAPI 3.1 schema")
+	}
+}
