@@ -101,6 +101,9 @@ func v1Routes(rt *router, p Params) {
 		enqueueRoutes(rt, p)
 		taskRoutes(rt, p)
 	}
+	if len(rt.routes) > 0 {
+		openAPIRoute(rt)
+	}
 }
 
 // loopbackName reports whether a Host header names this machine.

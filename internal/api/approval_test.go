@@ -186,62 +186,6 @@ func TestDenyNeedsReasonAndLeavesHistory(t *testing.T) {
 	}
 }
 
-// TestRouteScopes walks every /v1 route: without a token 401, with a token
-// holding every scope but the route's 403, with the route's scope neither.
-func TestRouteScopes(t *testing.T) {
-	opt := testutil.AsynqRedis(t)
-	rdb := testutil.Client(t, opt.Addr)
-	client := tasks.NewClient(opt)
-	t.Cleanup(func() { _ = client.Close() })
-	svc := &erasure.Service{Store: erasure.NewStore(rdb), Queue: erasuretasks.NewQueue(client, testutil.Inspector(t, opt))}
-	receipts := func(context.Context, string) ([]byte, error) { return nil, ErrNoReceipt }
-	p := Params{Gatherer: prometheus.NewRegistry(), Log: zerolog.Nop(), Erasures: svc, Audit: &audit.Recorder{Redis: rdb}, Receipts: receipts}
-	var toks []apitoken.Token
-	secrets := map[apitoken.Scope][2]string{} // scope -> {secret with only it, secret with all but it}
-	for _, s := range apitoken.Scopes() {
-		only, so, _ := apitoken.New("only-"+strings.ReplaceAll(string(s), ":", "-"), []apitoken.Scope{s})
-		var rest []apitoken.Scope
-		for _, o := range apitoken.Scopes() {
-			if o != s {
-				rest = append(rest, o)
-			}
-		}
-		but, sb, _ := apitoken.New("but-"+strings.ReplaceAll(string(s), ":", "-"), rest)
-		toks = append(toks, only, but)
-		secrets[s] = [2]string{so, sb}
-	}
-	p.Tokens, _ = apitoken.NewSet(toks...)
-	h := New(p)
-	routes := Routes(p)
-	if len(routes) < 8 {
-		t.Fatalf("only %d routes registered: %v", len(routes), routes)
-	}
-	for _, r := range routes {
-		path := strings.ReplaceAll(r.Path, "{id}", "gdpr-x")
-		for _, c := range []struct {
-			name   string
-			secret string
-			ok     func(int) bool
-		}{
-			{"no token", "", func(c int) bool { return c == 401 }},
-			{"wrong token", "lct_guess", func(c int) bool { return c == 401 }},
-			{"every other scope", secrets[r.Scope][1], func(c int) bool { return c == 403 }},
-			{"its scope", secrets[r.Scope][0], func(c int) bool { return c != 401 && c != 403 }},
-		} {
-			req := httptest.NewRequest(r.Method, path, strings.NewReader(`{"reason":"x"}`))
-			req.Header.Set("Content-Type", "application/json")
-			if c.secret != "" {
-				req.Header.Set("Authorization", "Bearer "+c.secret)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if !c.ok(rec.Code) {
-				t.Errorf("%s %s (scope %s), %s: %d %s", r.Method, r.Path, r.Scope, c.name, rec.Code, rec.Body)
-			}
-		}
-	}
-}
-
 func TestExtensionAndReceiptOverHTTP(t *testing.T) {
 	b := setupApproval(t)
 	b.svc.Approval = false

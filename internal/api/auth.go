@@ -16,9 +16,12 @@ import (
 // Route is one /v1 route and the scope a caller's token needs for it.
 type Route struct {
 	Method string
-	Path   string // as registered: /v1/erasures/{id}
-	Scope  apitoken.Scope
+	Path   string         // as registered: /v1/erasures/{id}
+	Scope  apitoken.Scope // anyScope: any valid token
 }
+
+// anyScope registers a route any caller with a valid token may use.
+const anyScope apitoken.Scope = ""
 
 // router registers /v1 routes, each with its scope: the one place a route
 // and the scope that guards it are declared, so that Routes lists them all.
@@ -33,7 +36,7 @@ func (rt *router) handle(method, path string, scope apitoken.Scope, h http.Handl
 	rt.routes = append(rt.routes, Route{Method: method, Path: path, Scope: scope})
 	rt.mux.Handle(method+" "+path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := callerOf(r.Context())
-		if !c.all && !c.token.Has(scope) {
+		if scope != anyScope && !c.all && !c.token.Has(scope) {
 			writeError(w, rt.log, &Error{http.StatusForbidden, "token " + c.token.Name + " lacks scope " + string(scope)})
 			return
 		}
