@@ -259,8 +259,12 @@ func (i *Injector) Wrap(h http.Handler) http.Handler {
 			i.throttle(w, d.cfg, KindConcurrency)
 			return
 		}
-		dropped := d.kind == KindDropReply
-		defer func() { i.leave(dropped) }()
+		dropped, left := d.kind == KindDropReply, false
+		defer func() {
+			if !left {
+				i.leave(false)
+			}
+		}()
 		// The latency is spent holding the slot: it stands for the upstream's
 		// processing time, which is what a concurrency cap is about.
 		if !sleep(r.Context(), d.cfg.Latency) {
@@ -271,6 +275,10 @@ func (i *Injector) Wrap(h http.Handler) http.Handler {
 			return
 		}
 		h.ServeHTTP(discard{header: http.Header{}}, r)
+		// Counted before the connection is cut: a client that has seen the
+		// cut must see it in Stats too.
+		left = true
+		i.leave(true)
 		abort(w)
 	})
 }
