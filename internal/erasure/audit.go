@@ -30,6 +30,12 @@ type AuditRecord struct {
 	Result string `json:"result"`
 }
 
+// ReauditAfterDefault is how long after an erasure finishes it is audited
+// again: a week catches a replica catching up, an upload that was in flight,
+// a merge that raced the erasure, and leaves time to act well within the
+// legal deadline's month.
+const ReauditAfterDefault = 7 * 24 * time.Hour
+
 // ErrNotFinished means an audit was asked of a request that is not done.
 var ErrNotFinished = errors.New("erasure: request not done: nothing to audit yet")
 
