@@ -32,10 +32,13 @@ type Services struct {
 	// Webhooks posts notifications; nil: no webhook is configured, and a
 	// webhook:deliver task (from a time one was) is dead-lettered saying so.
 	Webhooks WebhookSender
+	// Audits runs the scheduled re-audits of finished erasures; nil: they
+	// are dead-lettered saying so.
+	Audits Auditor
 }
 
 // knownTypes are the task types Register handles, for error messages.
-var knownTypes = []string{tasks.TypePhotoDelete, tasks.TypeUserMerge, tasks.TypeUserErase, tasks.TypeAssetsSweep, tasks.TypeDeadLetterArchive, tasks.TypeWebhookDeliver}
+var knownTypes = []string{tasks.TypePhotoDelete, tasks.TypeUserMerge, tasks.TypeUserErase, tasks.TypeAssetsSweep, tasks.TypeDeadLetterArchive, tasks.TypeWebhookDeliver, tasks.TypeErasureAudit}
 
 // Register wires every handler into mux. A task of another type is
 // dead-lettered at once, naming its type. A missing service is an error at
@@ -70,6 +73,11 @@ func Register(mux *asynq.ServeMux, s Services) error {
 		webhooks = noWebhook{}
 	}
 	mux.Handle(tasks.TypeWebhookDeliver, &WebhookDeliver{Sender: webhooks})
+	audits := s.Audits
+	if audits == nil {
+		audits = noAuditor{}
+	}
+	mux.Handle(tasks.TypeErasureAudit, &ErasureAudit{Auditor: audits})
 	return nil
 }
 

@@ -37,7 +37,7 @@ func (b Backoff) Delay(n int, jitter float64) time.Duration {
 var backoffDefault = Backoff{Base: 2 * time.Second, Cap: 6 * time.Hour}
 
 // specs lists every task type's spec: a type missing here has no policy.
-var specs = []spec{photoDeleteSpec, userMergeSpec, userEraseSpec, assetsSweepSpec, deadLetterArchiveSpec, webhookDeliverSpec}
+var specs = []spec{photoDeleteSpec, userMergeSpec, userEraseSpec, assetsSweepSpec, deadLetterArchiveSpec, webhookDeliverSpec, erasureAuditSpec}
 
 // PolicyFor returns the policy of task type typ, and false for a type this
 // package does not define.

@@ -200,7 +200,7 @@ Redis settings (--redis-url / LIFECYCLE_REDIS_URL) as for every command.`,
 		})
 	extend.Flags().StringVar(&reason, "reason", "", "why, as the person will be told (required)")
 
-	cmd.AddCommand(file, status, list, extend, approve, deny, newResolveCmd(e))
+	cmd.AddCommand(file, status, list, extend, approve, deny, newResolveCmd(e), newErasureAuditCmd(e))
 	return cmd
 }
 

@@ -48,7 +48,7 @@ func newResolveCmd(e env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		key, err := receiptKey(cfg)
+		key, err := signingKey(cfg)
 		if err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func newResolveCmd(e env) *cobra.Command {
 		}
 		ids := identity.New(rdb)
 		ex := &erasure.Executor{Store: erasure.NewStore(rdb), Objects: store, Tombstone: ids.SetTombstone,
-			ReceiptKey: key, Now: time.Now, Log: zerolog.Nop()}
+			ReceiptKey: key, Now: time.Now, Log: zerolog.Nop(), ScheduleAudit: scheduleAudit(rdb, cfg)}
 		rec, err := ex.Resolve(ctx, args[0], step, erasure.Outcome(as), reason, who.Username)
 		if errors.Is(err, erasure.ErrNotInReview) || errors.Is(err, erasure.ErrNotFound) {
 			return &usageError{err.Error()}

@@ -236,7 +236,9 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 		Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store,
 		Aliases: ids.Aliases, Tombstone: ids.SetTombstone,
 		ReceiptKey: receiptKey, Now: time.Now, Log: log, SliceBudget: cfg.ErasureSliceBudget,
+		AuditFindings: b.reg.ErasureAuditFindings,
 	}
+	erasures.ScheduleAudit = scheduleAudit(rdb, cfg)
 	sweeps, err := newSweeper(cfg, rdb, store, up.artifi, log)
 	if err != nil {
 		return nil, err
@@ -245,6 +247,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 		Photos:   &photo.Deleter{Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store},
 		Merges:   &merge.Merger{Artifi: up.artifi, Store: store, Quarantine: sweeps, Redis: rdb, Identity: ids, Locks: locks, Log: log},
 		Erasures: erasures,
+		Audits:   erasures,
 		Sweeps:   sweeps,
 		DeadLetters: withAuditCopy{
 			DeadLetters: &deadletter.Archiver{Inspector: b.inspector, Store: store, Redis: rdb, Now: time.Now, Log: log, DeadLetters: b.reg.DeadLetters, CopyFailures: b.reg.DeadLetterCopyFailures},

@@ -100,6 +100,9 @@ type Config struct {
 	// ErasureSliceBudget is how long one erasure slice takes new steps
 	// before the next task of the chain continues (erasure.SliceBudgetDefault).
 	ErasureSliceBudget time.Duration
+	// ErasureReauditAfter is how long after an erasure finishes it is
+	// audited again (erasure.Executor.Audit).
+	ErasureReauditAfter time.Duration
 	// TaskCheckInterval is how often an idle worker polls its queues.
 	TaskCheckInterval time.Duration
 	ScheduleFile      string
@@ -580,6 +583,16 @@ var settings = map[Group][]setting{
 				return fmt.Errorf("too short (%d bytes): use at least 16 random bytes", len(v))
 			}
 			c.ReceiptKey = Secret(v)
+			return nil
+		},
+	}, {flag: "erasure-reaudit-after", env: "LIFECYCLE_ERASURE_REAUDIT_AFTER", def: "168h",
+		usage: "how long after an erasure finishes it is audited again, to catch data that came back (a replica, a late upload, a merge that raced)",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("want a positive duration such as 168h, got %q", v)
+			}
+			c.ErasureReauditAfter = d
 			return nil
 		},
 	}},

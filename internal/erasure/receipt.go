@@ -282,6 +282,13 @@ func (e *Executor) finish(ctx context.Context, r Request, plan Plan, st State) e
 			return fmt.Errorf("erasure %s: write receipt of joined %s: %w", r.ID, j, err)
 		}
 	}
+	// Before done, so that a crash in between repeats the finish, and with
+	// it this enqueue (deduplicated), instead of losing the re-audit.
+	if e.ScheduleAudit != nil {
+		if err := e.ScheduleAudit(ctx, r.ID, now); err != nil {
+			return fmt.Errorf("erasure %s: schedule re-audit: %w", r.ID, err)
+		}
+	}
 	st.Status, st.FinishedAt, st.Failing, st.Remains = StatusDone, now, nil, nil
 	if err := e.Store.SetState(ctx, r.ID, st); err != nil {
 		return err

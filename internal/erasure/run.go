@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
@@ -96,6 +97,12 @@ type Executor struct {
 	// Notify enqueues a webhook notification of event (tasks.Webhook*)
 	// about a request; nil sends none.
 	Notify func(ctx context.Context, event, requestID string) error
+	// ScheduleAudit enqueues the re-audit of a request that finished at
+	// finishedAt (see audit.go); nil schedules none.
+	ScheduleAudit func(ctx context.Context, requestID string, finishedAt time.Time) error
+	// AuditFindings counts audit findings by system
+	// (metrics.Registry.ErasureAuditFindings); nil counts none.
+	AuditFindings *prometheus.CounterVec
 }
 
 // notify sends a notification; a failure to enqueue it is logged, never

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -98,9 +99,14 @@ func TestReceiptEditsFailVerify(t *testing.T) {
 		{"signature removed", edit(t, doc, func(m map[string]any) { delete(m, SignatureMember) }), pubKeys, ErrMalformed},
 		{"signature changed", edit(t, doc, func(m map[string]any) {
 			s := m[SignatureMember].(map[string]any)
-			v := []byte(s["value"].(string))
+			// A well-formed signature of other bytes: flipping a base64
+			// character could make it malformed instead (a different error).
+			v, err := base64.StdEncoding.DecodeString(s["value"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
 			v[0] ^= 1
-			s["value"] = string(v)
+			s["value"] = base64.StdEncoding.EncodeToString(v)
 		}), pubKeys, ErrTampered},
 		{"signature member added", edit(t, doc, func(m map[string]any) { m[SignatureMember].(map[string]any)["at"] = "now" }), pubKeys, ErrMalformed},
 		{"algorithm changed", edit(t, doc, func(m map[string]any) { m[SignatureMember].(map[string]any)["alg"] = "none" }), pubKeys, ErrMalformed},

@@ -65,6 +65,10 @@ type Registry struct {
 	// UnservedTasks is the number of tasks waiting on each queue that no
 	// worker serves, refreshed every minute by the workers (handlers.Unserved).
 	UnservedTasks *prometheus.GaugeVec
+	// ErasureAuditFindings counts what audits of finished erasures found
+	// (data back, or a read proving nothing), by system; each reopens its
+	// request as needs_review.
+	ErasureAuditFindings *prometheus.CounterVec
 }
 
 // New builds the registry. inspector may be nil (a process without Redis
@@ -102,7 +106,11 @@ func New(inspector *asynq.Inspector) *Registry {
 		Name: "lifecycle_unserved_tasks",
 		Help: "Tasks waiting (pending, scheduled or retrying) on a queue that no worker serves, by queue.",
 	}, []string{"queue"})
-	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters, r.BucketMissing, r.StorageDegraded, r.DeadLetterCopyFailures, r.UnservedTasks,
+	r.ErasureAuditFindings = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifecycle_erasure_audit_findings_total",
+		Help: "Findings of audits of finished erasures (data of an erased subject back, or a read proving nothing), by system; each reopens its request as needs_review.",
+	}, []string{"system"})
+	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters, r.BucketMissing, r.StorageDegraded, r.DeadLetterCopyFailures, r.UnservedTasks, r.ErasureAuditFindings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if inspector != nil {
 		r.MustRegister(newQueueCollector(inspector))

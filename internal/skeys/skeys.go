@@ -107,6 +107,14 @@ func ChangeOwner(key, from, to string) (string, bool) {
 // sweep ever touches it.
 func Receipt(requestID string) string { return receipts + seg(requestID) + ".json" }
 
+// ErasureAudit is where an audit of erasure request requestID, made at at,
+// is kept: in a folder beside its receipt, one file per audit, so that a
+// later audit never overwrites the evidence of an earlier one. seg escapes
+// '/', so no request id's receipt can fall into another's folder.
+func ErasureAudit(requestID string, at time.Time) string {
+	return receipts + seg(requestID) + ".audits/" + at.UTC().Format("20060102T150405.000000000Z") + ".json"
+}
+
 // --- asset sweeps ---
 
 // QuarantinePrefix is the folder of what sweep sweepID quarantined: what
