@@ -175,6 +175,11 @@ func apiHandler(ctx context.Context, rdb redis.UniversalClient, reg *metrics.Reg
 		Token:    cfg.APIToken.Value(),
 		Tokens:   tokens,
 		Audit:    rec,
+		Console: &api.Console{
+			Sessions: rdb,
+			Queues:   asynq.NewInspectorFromRedisClient(rdb),
+			Monitor:  newMonitor(rdb),
+		},
 	}
 	if cfg.Storage != "" {
 		store, err := openStore(ctx, cfg, log, nil)
