@@ -300,6 +300,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	if html := look("queues"); !strings.Contains(html, "console-test") {
 		t.Errorf("the queues page does not show the console-test queue")
 	}
+	run("sweeps", chromedp.Navigate(base+"/console/sweeps"), chromedp.WaitVisible(css("table")))
+	look("sweeps")
 	if got := status("/monitor/"); got != http.StatusOK {
 		t.Errorf("/monitor/ as ops: %d, want 200", got)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"iter"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,6 +25,8 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/audit"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/sweep"
+	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
 // Console is what the browser console (/console/) needs beyond Params.
@@ -36,7 +39,18 @@ type Console struct {
 	// Monitor is asynq's monitor (asynqmon), served at /monitor/ to
 	// admins; nil leaves it out.
 	Monitor http.Handler
+	// Sweeps lists sweep reports and restores quarantined objects
+	// (sweep.Sweeper); nil, without storage, leaves the page out.
+	Sweeps SweepService
 }
+
+// SweepService is what the sweeps page needs (sweep.Sweeper).
+type SweepService interface {
+	Reports(ctx context.Context) iter.Seq2[sweep.Report, error]
+	Restore(ctx context.Context, id, prefix string) (sweep.RestoreResult, error)
+}
+
+var _ SweepService = (*sweep.Sweeper)(nil)
 
 // ConsoleInspector is the part of asynq.Inspector the operators' pages use.
 type ConsoleInspector interface {
@@ -93,6 +107,7 @@ type page struct {
 	Title    string
 	S        session
 	Error    string
+	Notice   string
 	Problems []fieldProblem
 	Data     any
 }
@@ -304,6 +319,44 @@ func consoleRoutes(rt *router, p Params) {
 			}
 			slices.SortFunc(entries, func(a, b *asynq.SchedulerEntry) int { return a.Next.Compare(b.Next) })
 			render(w, r, http.StatusOK, "queues.html", page{Title: "Queues and schedule", Data: map[string]any{"Queues": infos, "Schedule": entries}})
+		})
+	}
+	if c.Sweeps != nil {
+		rt.handle("GET", "/console/sweeps", apitoken.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+			var reports []sweep.Report
+			for rep, err := range c.Sweeps.Reports(r.Context()) {
+				if err != nil {
+					fail(w, r, err)
+					return
+				}
+				reports = append(reports, rep)
+			}
+			render(w, r, http.StatusOK, "sweeps.html", page{Title: "Sweeps", Data: reports})
+		})
+		rt.handle("POST", "/console/sweeps/{id}/restore", apitoken.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+			id, prefix := r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("prefix"))
+			if err := tasks.CheckID("id", id); err != nil {
+				fail(w, r, err)
+				return
+			}
+			res, err := c.Sweeps.Restore(r.Context(), id, prefix)
+			if errors.Is(err, sweep.ErrNotRestorable) {
+				err = &Error{http.StatusConflict, err.Error()}
+			}
+			if err != nil {
+				fail(w, r, err)
+				return
+			}
+			why := ""
+			if prefix != "" {
+				why = "prefix " + prefix
+			}
+			if err := audit.Record(r.Context(), audit.Entry{Action: audit.SweepRestore, Subject: id, Why: why}); err != nil {
+				fail(w, r, err)
+				return
+			}
+			p.Log.Info().Str("sweep_id", id).Int64("restored", res.Restored).Msg("sweep restored from the console")
+			render(w, r, http.StatusOK, "error.html", page{Title: "Restored", Notice: fmt.Sprintf("sweep %s: %d restored, %d missing, %d conflicts (never overwritten)", id, res.Restored, res.Missing, res.Conflicts)})
 		})
 	}
 	if p.Audit != nil {

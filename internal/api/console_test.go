@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -21,6 +23,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/audit"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure/erasuretasks"
+	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -36,6 +39,11 @@ type consoleBundle struct {
 }
 
 func setupConsole(t *testing.T, approval bool) consoleBundle {
+	t.Helper()
+	return setupConsoleWith(t, approval, func(*Console) {})
+}
+
+func setupConsoleWith(t *testing.T, approval bool, more func(*Console)) consoleBundle {
 	t.Helper()
 	opt := testutil.AsynqRedis(t)
 	rdb := testutil.Client(t, opt.Addr)
@@ -65,8 +73,9 @@ func setupConsole(t *testing.T, approval bool) consoleBundle {
 	t.Cleanup(func() { _ = tc.Close() })
 	svc := &erasure.Service{Store: erasure.NewStore(rdb), Queue: erasuretasks.NewQueue(tc, in), Approval: approval, Audit: true}
 	monitor := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "asynq monitor") })
-	h := New(Params{Gatherer: prometheus.NewRegistry(), Log: zerolog.New(b.log), Erasures: svc, Tokens: set, Audit: b.recorder,
-		Console: &Console{Sessions: rdb, Queues: in, Monitor: monitor}})
+	c := &Console{Sessions: rdb, Queues: in, Monitor: monitor}
+	more(c)
+	h := New(Params{Gatherer: prometheus.NewRegistry(), Log: zerolog.New(b.log), Erasures: svc, Tokens: set, Audit: b.recorder, Console: c})
 	b.srv = httptest.NewServer(h)
 	t.Cleanup(b.srv.Close)
 	return b
@@ -387,5 +396,68 @@ func TestConsoleDeadLetterRetry(t *testing.T) {
 				t.Errorf("%s holds %s's token", name, who)
 			}
 		}
+	}
+}
+
+type fakeSweeps struct {
+	reports  []sweep.Report
+	restored []string // id prefix
+}
+
+func (f *fakeSweeps) Reports(context.Context) iter.Seq2[sweep.Report, error] {
+	return func(yield func(sweep.Report, error) bool) {
+		for _, r := range f.reports {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (f *fakeSweeps) Restore(_ context.Context, id, prefix string) (sweep.RestoreResult, error) {
+	for _, r := range f.reports {
+		if r.SweepID == id && r.Moved > 0 {
+			f.restored = append(f.restored, id+" "+prefix)
+			return sweep.RestoreResult{Restored: 2, Conflicts: 1}, nil
+		}
+	}
+	return sweep.RestoreResult{}, sweep.ErrNotRestorable
+}
+
+func TestConsoleSweeps(t *testing.T) {
+	sw := &fakeSweeps{reports: []sweep.Report{
+		{SweepID: "sweep-2", Status: "done", Scanned: 120, Candidates: map[sweep.Reason]int64{"orphan": 7}, Moved: 6},
+		{SweepID: "sweep-1", Status: "done", DryRun: true, Scanned: 100},
+	}}
+	b := setupConsoleWith(t, false, func(c *Console) { c.Sweeps = sw })
+	ops := b.browser(t)
+	ops.signIn("ops")
+	code, page, _ := ops.do("GET", "/console/sweeps", nil)
+	if code != 200 || !strings.Contains(page, `action="/console/sweeps/sweep-2/restore"`) || strings.Contains(page, `action="/console/sweeps/sweep-1/restore"`) {
+		t.Fatalf("sweeps page: %d, want a restore form for sweep-2 only:\n%s", code, page)
+	}
+	for _, want := range []string{"<td>120</td>", "orphan: 7", "<td>6</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("sweeps page lacks %q", want)
+		}
+	}
+	code, page, _ = ops.post("/console/sweeps/sweep-2/restore", url.Values{"prefix": {"users/u-1/"}})
+	if code != 200 || !strings.Contains(page, "2 restored, 0 missing, 1 conflicts") {
+		t.Errorf("restore: %d %s", code, page)
+	}
+	if code, _, _ := ops.post("/console/sweeps/sweep-1/restore", nil); code != http.StatusConflict {
+		t.Errorf("restore of a dry run: %d, want 409", code)
+	}
+	if diff := cmp.Diff([]string{"sweep-2 users/u-1/"}, sw.restored); diff != "" {
+		t.Errorf("restores (-want +got):\n%s", diff)
+	}
+	entries, _ := b.recorder.List(t.Context(), audit.Filter{Subject: "sweep-2"})
+	if len(entries) != 1 || entries[0].Who != "ops" || entries[0].Action != audit.SweepRestore || entries[0].Why != "prefix users/u-1/" {
+		t.Errorf("audit of the restore: %+v", entries)
+	}
+	reader := b.browser(t)
+	reader.signIn("reader")
+	if code, _, _ := reader.do("GET", "/console/sweeps", nil); code != http.StatusForbidden {
+		t.Errorf("sweeps page as reader: %d, want 403", code)
 	}
 }
