@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,6 +96,25 @@ type session struct {
 	Scopes []apitoken.Scope `json:"scopes"`
 	All    bool             `json:"all,omitempty"`
 	CSRF   string           `json:"csrf"`
+	// Hash is the SHA-256 of the token's secret, as the tokens file holds
+	// it: a token removed from the file, or given a new secret, ends its
+	// sessions when the process restarts with the new file.
+	Hash string `json:"hash"`
+}
+
+// current is s with its token's scopes as the process knows them now, or
+// false if its token is gone or has a new secret.
+func (s session) current(p Params) (session, bool) {
+	if s.All {
+		h := sha256.Sum256([]byte(p.Token))
+		return s, p.Token != "" && subtle.ConstantTimeCompare([]byte(hex.EncodeToString(h[:])), []byte(s.Hash)) == 1
+	}
+	t, ok := p.Tokens.ByName(s.Name)
+	if !ok || subtle.ConstantTimeCompare([]byte(hex.EncodeToString(t.Hash[:])), []byte(s.Hash)) != 1 {
+		return s, false
+	}
+	s.Scopes = t.Scopes
+	return s, true
 }
 
 func randomID() string {
@@ -421,6 +442,13 @@ func consoleAuth(p Params, next http.Handler) http.Handler {
 			return
 		}
 		s, err := loadSession(r, p.Console.Sessions)
+		if err == nil {
+			var ok bool
+			if s, ok = s.current(p); !ok {
+				_ = p.Console.Sessions.Del(r.Context(), rkeys.ConsoleSession(s.ID)).Err()
+				err = redis.Nil
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, redis.Nil) && !errors.Is(err, http.ErrNoCookie) {
 				p.Log.Error().Err(err).Msg("console session unreadable")
@@ -486,10 +514,11 @@ func signIn(p Params) http.Handler {
 		}
 		secret := r.PostForm.Get("token")
 		var s session
+		sum := sha256.Sum256([]byte(secret))
 		if t, ok := p.Tokens.Lookup(secret); ok && secret != "" {
-			s = session{Name: t.Name, Scopes: t.Scopes}
+			s = session{Name: t.Name, Scopes: t.Scopes, Hash: hex.EncodeToString(sum[:])}
 		} else if p.Token != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(p.Token)) == 1 {
-			s = session{Name: allScopesTokenName, All: true}
+			s = session{Name: allScopesTokenName, All: true, Hash: hex.EncodeToString(sum[:])}
 		} else {
 			p.Log.Warn().Msg("console sign-in refused: unknown token")
 			show(w, http.StatusUnauthorized, "unknown token")

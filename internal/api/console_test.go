@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"iter"
 	"net/http"
@@ -459,5 +460,47 @@ func TestConsoleSweeps(t *testing.T) {
 	reader.signIn("reader")
 	if code, _, _ := reader.do("GET", "/console/sweeps", nil); code != http.StatusForbidden {
 		t.Errorf("sweeps page as reader: %d, want 403", code)
+	}
+}
+
+// TestConsoleSessionEndsWithItsToken: a process restarted with a tokens
+// file that no longer holds a session's token, or holds it with a new
+// secret, sends that session to sign-in; one whose scopes changed sees the
+// new scopes.
+func TestConsoleSessionEndsWithItsToken(t *testing.T) {
+	b := setupConsole(t, false)
+	alice, reader, ops := b.browser(t), b.browser(t), b.browser(t)
+	alice.signIn("alice")
+	reader.signIn("reader")
+	ops.signIn("ops")
+	// alice keeps her secret with fewer scopes; ops gets a new secret;
+	// reader is gone.
+	aliceNow := apitoken.Token{Name: "alice", Scopes: []apitoken.Scope{apitoken.ScopeErasureRead}, Hash: sha256.Sum256([]byte(b.secrets["alice"]))}
+	opsNow, _, err := apitoken.New("ops", []apitoken.Scope{apitoken.ScopeAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := apitoken.NewSet(aliceNow, opsNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted := httptest.NewServer(New(Params{Gatherer: prometheus.NewRegistry(), Log: zerolog.Nop(), Tokens: set, Audit: b.recorder,
+		Erasures: &erasure.Service{Store: erasure.NewStore(b.rdb)}, Console: &Console{Sessions: b.rdb, Queues: b.in}}))
+	defer restarted.Close()
+	for _, c := range []struct {
+		name string
+		br   *browser
+		path string
+		want int
+	}{
+		{"reader, removed", reader, "/console/erasures", http.StatusSeeOther},
+		{"ops, new secret", ops, "/console/queues", http.StatusSeeOther},
+		{"alice, fewer scopes", alice, "/console/erasures/new", http.StatusForbidden},
+		{"alice, fewer scopes", alice, "/console/erasures", http.StatusOK},
+	} {
+		c.br.b.srv = restarted
+		if code, _, _ := c.br.do("GET", c.path, nil); code != c.want {
+			t.Errorf("%s: GET %s: %d, want %d", c.name, c.path, code, c.want)
+		}
 	}
 }
