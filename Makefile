@@ -36,7 +36,7 @@ FUZZTIME ?= 4s
 # unchanged tree takes seconds, not minutes.
 export STATICCHECK_CACHE ?= $(HOME)/.cache/staticcheck
 
-.PHONY: run build test test-unit test-fuzz test-hostile test-integration test-faults images bench lint redis-server clean
+.PHONY: run build test test-unit test-fuzz test-hostile test-integration test-faults images bench lint redis-server chromium clean
 
 ## run: the whole service in one process on embedded defaults (Ctrl-C stops it)
 run:
@@ -66,7 +66,7 @@ test-fuzz:
 test-hostile:
 	$(GO) test -count=1 -timeout 5m -v -run '^TestHostileCorpus$$' ./integration/
 
-test-integration: images
+test-integration: images chromium
 	@echo "test-integration: real processes, Redis and S3 containers: several minutes; a line when the package finishes (-v for each test)"
 	$(GO) test -count=1 -timeout 20m -skip '^TestHostileCorpus$$' $$($(GO) list ./integration/... | grep -v /integration/faults)
 
@@ -106,6 +106,11 @@ lint: $(STATICCHECK)
 ## run Lua scripts against a real Redis, not only miniredis
 redis-server:
 	@bash deploy/images/need-redis-server.sh make
+
+## chromium: Debian's chromium, installed when missing: the console's
+## browser tests drive it (integration/console_test.go)
+chromium:
+	@bash deploy/images/need-chromium.sh make
 
 $(STATICCHECK):
 	@echo "lint: staticcheck is missing: go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)"

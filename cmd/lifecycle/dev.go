@@ -89,6 +89,8 @@ func runDev(ctx context.Context, stdout io.Writer, cfg *config.Config, log zerol
 	fmt.Fprintf(stdout, "  health    %s/healthz\n", http)
 	fmt.Fprintf(stdout, "  ready     %s/readyz\n", http)
 	fmt.Fprintf(stdout, "  metrics   %s/metrics\n", http)
+	fmt.Fprintf(stdout, "  console   %s/console/ (sign in with a token of LIFECYCLE_API_TOKENS_FILE)\n", http)
+	fmt.Fprintf(stdout, "  monitor   %s/monitor/ (asynqmon, admin scope)\n", http)
 	fmt.Fprintf(stdout, "  artifi    %s\n  bigin     %s\n  bpm       %s\n", cfg.Artifi.URL, cfg.Bigin.APIDomain, cfg.BPM.URL)
 	if set != nil {
 		fmt.Fprintf(stdout, "demo data in the simulators:\n")

@@ -175,6 +175,11 @@ func apiHandler(ctx context.Context, rdb redis.UniversalClient, reg *metrics.Reg
 		Token:    cfg.APIToken.Value(),
 		Tokens:   tokens,
 		Audit:    rec,
+		Console: &api.Console{
+			Sessions: rdb,
+			Queues:   asynq.NewInspectorFromRedisClient(rdb),
+			Monitor:  newMonitor(rdb),
+		},
 	}
 	if cfg.Storage != "" {
 		store, err := openStore(ctx, cfg, log, nil)
@@ -182,6 +187,11 @@ func apiHandler(ctx context.Context, rdb redis.UniversalClient, reg *metrics.Reg
 			return nil, err
 		}
 		rec.Store = store
+		// Without Artifi: the console lists and restores sweeps, it does
+		// not run them.
+		if p.Console.Sweeps, err = newSweeper(cfg, rdb, store, nil, log); err != nil {
+			return nil, err
+		}
 		p.Receipts = func(ctx context.Context, id string) ([]byte, error) {
 			doc, err := getReceipt(ctx, store, id)
 			if err != nil && !errors.Is(err, context.Canceled) {

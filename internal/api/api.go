@@ -58,6 +58,10 @@ type Params struct {
 	// Receipts reads a finished request's signed receipt from storage
 	// (GET /v1/erasures/{id}/receipt); nil leaves the route out.
 	Receipts func(ctx context.Context, id string) ([]byte, error)
+
+	// Console serves the browser console at /console/ and asynq's monitor
+	// at /monitor/ (console.go); nil leaves them out.
+	Console *Console
 }
 
 // ReadyTimeout bounds the readiness probe's Redis ping, so that a hung Redis
@@ -86,6 +90,20 @@ func New(p Params) http.Handler {
 	if len(rt.routes) > 0 {
 		mux.Handle("/v1/", authenticate(p, sameSite(p.Log, jsonErrors(rt.mux, p.Log))))
 	}
+	if p.Console != nil {
+		crt := &router{mux: http.NewServeMux(), log: p.Log}
+		consoleRoutes(crt, p)
+		open, authed := signIn(p), consoleAuth(p, crt.mux)
+		h := sameSite(p.Log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/console/signin" || strings.HasPrefix(r.URL.Path, "/console/static/") {
+				open.ServeHTTP(w, r)
+				return
+			}
+			authed.ServeHTTP(w, r)
+		}))
+		mux.Handle("/console/", consoleHeaders(h))
+		mux.Handle("/monitor/", h)
+	}
 	return jsonErrors(mux, p.Log)
 }
 
@@ -104,6 +122,21 @@ func v1Routes(rt *router, p Params) {
 	if len(rt.routes) > 0 {
 		openAPIRoute(rt)
 	}
+}
+
+// consoleHeaders keeps the console's pages out of frames and caches and
+// lets them load nothing but their own embedded assets.
+func consoleHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-store")
+		// Not no-referrer: under it browsers send "Origin: null" with the
+		// forms, which sameSite refuses.
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // loopbackName reports whether a Host header names this machine.

@@ -29,25 +29,38 @@ type router struct {
 	mux    *http.ServeMux
 	routes []Route
 	log    zerolog.Logger
+	// forbid answers a caller without the scope; nil: a JSON error.
+	forbid func(w http.ResponseWriter, r *http.Request, msg string)
 }
 
-// handle registers h for method and path behind scope.
+// handle registers h for method and path behind scope; an empty scope lets
+// in every caller authenticated (console pages such as sign-out).
 func (rt *router) handle(method, path string, scope apitoken.Scope, h http.HandlerFunc) {
 	rt.routes = append(rt.routes, Route{Method: method, Path: path, Scope: scope})
 	rt.mux.Handle(method+" "+path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := callerOf(r.Context())
 		if scope != anyScope && !c.all && !c.token.Has(scope) {
-			writeError(w, rt.log, &Error{http.StatusForbidden, "token " + c.token.Name + " lacks scope " + string(scope)})
+			msg := "token " + c.token.Name + " lacks scope " + string(scope)
+			if rt.forbid != nil {
+				rt.forbid(w, r, msg)
+				return
+			}
+			writeError(w, rt.log, &Error{http.StatusForbidden, msg})
 			return
 		}
 		h(w, r)
 	}))
 }
 
-// Routes lists every /v1 route New registers for p, with its scope.
+// Routes lists every route behind a scope New registers for p: the JSON
+// API under /v1/, then the console's HTML pages under /console/ and asynq's
+// monitor under /monitor/.
 func Routes(p Params) []Route {
 	rt := &router{mux: http.NewServeMux(), log: p.Log}
 	v1Routes(rt, p)
+	if p.Console != nil {
+		consoleRoutes(rt, p)
+	}
 	return rt.routes
 }
 

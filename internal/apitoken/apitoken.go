@@ -130,6 +130,20 @@ func (s *Set) Lookup(secret string) (Token, bool) {
 	return s.tokens[found], true
 }
 
+// ByName returns the token named name: a console session, which keeps a
+// token's name and hash, checks with it that the token is still valid.
+func (s *Set) ByName(name string) (Token, bool) {
+	if s == nil {
+		return Token{}, false
+	}
+	for _, t := range s.tokens {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Token{}, false
+}
+
 // ReadFile reads a tokens file.
 func ReadFile(path string) ([]Token, error) {
 	f, err := os.Open(path)

@@ -171,3 +171,10 @@ func AuditUncopied() string { return prefix + "audit:uncopied" }
 func TaskCompleted(queue, taskID string) string {
 	return prefix + "completed:" + id(queue) + ":" + id(taskID)
 }
+
+// --- console ---
+
+// ConsoleSession is a browser session of the console (value: JSON of the
+// signed-in token's name and scopes and the session's CSRF token, never the
+// token's secret), expiring with the session. session is a random id.
+func ConsoleSession(session string) string { return prefix + "console:session:" + id(session) }
