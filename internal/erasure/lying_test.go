@@ -2,6 +2,7 @@ package erasure_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,7 +99,7 @@ func newLyingWorld(t *testing.T, rdbAddr string, n int) *lyingWorld {
 	w.ex = &erasure.Executor{
 		Store: es, Locks: userlock.New(rdb, time.Minute),
 		Artifi: ac, Bigin: bc, BPM: pc, Objects: w.store,
-		Aliases: ids.Aliases, Tombstone: ids.SetTombstone, ReceiptKey: []byte("receipt-key"),
+		Aliases: ids.Aliases, Tombstone: ids.SetTombstone, ReceiptKey: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)),
 		Log: zerolog.Nop(),
 	}
 	w.req = erasure.Request{ID: fmt.Sprintf("req-%d", n), UserID: w.userID, BPMUser: w.bpmUser, FiledBy: "dpo",
