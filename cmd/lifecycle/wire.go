@@ -235,6 +235,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 		Store: erasure.NewStore(rdb), Locks: locks, Queue: newErasureQueue(rdb),
 		Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store,
 		Aliases: ids.Aliases, Tombstone: ids.SetTombstone,
+		Subjects:   &erasure.Subjects{Identity: ids, RefuseMerged: cfg.Privacy.RefuseMergedID},
 		ReceiptKey: receiptKey, Now: time.Now, Log: log, SliceBudget: cfg.ErasureSliceBudget,
 		AuditFindings: b.reg.ErasureAuditFindings,
 	}

@@ -133,6 +133,9 @@ type Privacy struct {
 	ApprovalRequired bool
 	// HistoryRetention is how long finished erasures stay listed.
 	HistoryRetention time.Duration
+	// RefuseMergedID: an erasure of a guest id merged into a user fails
+	// ("guest G is now user U: erase U") instead of ending needs_review.
+	RefuseMergedID bool
 	// WebhookURL receives signed notifications; empty sends none.
 	WebhookURL    string
 	WebhookSecret Secret
@@ -386,6 +389,19 @@ var settings = map[Group][]setting{
 			case "none":
 			default:
 				return fmt.Errorf("want required or none, got %q", v)
+			}
+			return nil
+		},
+	}, {
+		flag: "erasure-merged-id", env: "LIFECYCLE_ERASURE_MERGED_ID", def: "needs_review",
+		usage: "an erasure of a guest id merged into a user: needs_review (erase the guest's ids, then wait for a person, naming the user) or refuse (fail at once: erase the user)",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "refuse":
+				c.Privacy.RefuseMergedID = true
+			case "needs_review":
+			default:
+				return fmt.Errorf("want needs_review or refuse, got %q", v)
 			}
 			return nil
 		},

@@ -59,6 +59,8 @@ func TestParseErrorsNameTheSource(t *testing.T) {
 			`LIFECYCLE_STORAGE_TIMEOUT: want a positive duration under 15s (a request and its retry must fit in a merge's 30s timeout), got "20s"`},
 		{"erasure approval", nil, map[string]string{"LIFECYCLE_ERASURE_APPROVAL": "yes"},
 			`LIFECYCLE_ERASURE_APPROVAL: want required or none, got "yes"`},
+		{"erasure of a merged id", nil, map[string]string{"LIFECYCLE_ERASURE_MERGED_ID": "done"},
+			`LIFECYCLE_ERASURE_MERGED_ID: want needs_review or refuse, got "done"`},
 		{"webhook without a secret", nil, map[string]string{"LIFECYCLE_WEBHOOK_URL": "http://127.0.0.1:9/hook"},
 			`LIFECYCLE_WEBHOOK_URL: needs LIFECYCLE_WEBHOOK_SECRET: receivers must be able to check what they get`},
 		{"tokens file line", nil, map[string]string{"LIFECYCLE_API_TOKENS_FILE": "testdata/tokens-bad"},

@@ -99,6 +99,7 @@ func (e *Executor) plan(ctx context.Context, r Request) (Plan, error) {
 	if r.BPMUser != "" {
 		p.Steps = append(p.Steps, Step{Key: "ibmbpm:avatar", System: SystemIBMBPM, Kind: KindBPMAvatar, Owner: r.UserID, Target: r.BPMUser})
 	}
+	p.Steps = append(p.Steps, cartActivitySteps(p.IDs)...)
 	slices.SortStableFunc(p.Steps, func(a, b Step) int { return cmp.Compare(a.System, b.System) })
 	return p, nil
 }

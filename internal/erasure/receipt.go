@@ -296,6 +296,10 @@ func (e *Executor) finish(ctx context.Context, r Request, plan Plan, st State) e
 	if err := e.Store.close(ctx, r, rec.Joined); err != nil {
 		return err
 	}
+	// The tombstones now refuse merges into or out of these ids for good.
+	if err := e.unfence(ctx, r, plan); err != nil {
+		return err
+	}
 	e.Log.Info().Ctx(ctx).Str("request_id", r.ID).Int("steps", len(plan.Steps)).Str("receipt", skeys.Receipt(r.ID)).Msg("erasure done")
 	return nil
 }

@@ -87,6 +87,9 @@ type Executor struct {
 	Aliases func(ctx context.Context, userID string) ([]string, error)
 	// Tombstone marks erased ids (identity.SetTombstone).
 	Tombstone func(ctx context.Context, requestID string, at time.Time, ids ...string) error
+	// Subjects fences the request's ids from planning to receipt and
+	// settles the erasure of a merged guest id; nil does neither.
+	Subjects *Subjects
 	// ReceiptKey signs receipts (Ed25519). Empty: erasures fail
 	// permanently before doing anything, since they could not leave proof.
 	ReceiptKey   ed25519.PrivateKey
@@ -179,6 +182,17 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 		st.Failing, st.Remains, st.Error = nil, nil, ""
 		e.Log.Info().Ctx(ctx).Str("request_id", r.ID).Msg("erasure resumed after failure")
 	}
+	if err := e.admit(ctx, r); err != nil {
+		if errclass.Of(err) == errclass.Permanent {
+			st.Status, st.Error = StatusFailed, err.Error()
+			if serr := e.Store.SetState(context.WithoutCancel(ctx), r.ID, st); serr != nil {
+				return "", serr
+			}
+			e.Log.Error().Ctx(ctx).Str("request_id", r.ID).Err(err).Msg("erasure refused: its subject was merged into a user")
+			e.notify(ctx, tasks.WebhookErasureFailed, r.ID)
+		}
+		return "", err
+	}
 	if st.StepsTotal == 0 {
 		st.Status = StatusPlanning
 		if err := e.Store.SetState(ctx, r.ID, st); err != nil {
@@ -189,6 +203,9 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 	if err != nil {
 		st.Error = err.Error()
 		_ = e.Store.SetState(context.WithoutCancel(ctx), r.ID, st)
+		return "", err
+	}
+	if err := e.fence(ctx, r, plan); err != nil {
 		return "", err
 	}
 	st.Status, st.StepsTotal, st.Error = StatusRunning, len(plan.Steps), ""
@@ -245,6 +262,11 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 		return "", err
 	}
 	findings = append(uncoveredSteps(plan, done), findings...)
+	merged, err := e.mergedFinding(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	findings = append(findings, merged...)
 	if len(findings) > 0 {
 		rec, err := e.Store.Reopen(ctx, r.ID, nil)
 		if err != nil {
@@ -530,6 +552,10 @@ func (e *Executor) step(ctx context.Context, r Request, s Step, deadline time.Ti
 }
 
 func (e *Executor) do(ctx context.Context, r Request, s Step, deadline time.Time) (StepResult, error) {
+	if s.Kind == KindArtifiCartActivity {
+		// Nothing to call (see KindArtifiCartActivity), configured or not.
+		return StepResult{Outcome: Unconfirmed, Answer: CartActivityAnswer}, nil
+	}
 	notConfigured := errclass.AsPermanent(fmt.Errorf("%s: %w", s.System, errclass.ErrNotConfigured))
 	switch {
 	case s.System == SystemArtifi && e.Artifi == nil,

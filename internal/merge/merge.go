@@ -150,6 +150,16 @@ func (m *Merger) refusal(ctx context.Context, guestID, userID string) error {
 			return errclass.AsPermanent(fmt.Errorf("merge refused: user id %s was erased by request %s", id, ts.RequestID))
 		}
 	}
+	// An open erasure covers the id from planning to receipt (its user lock
+	// only within a slice of it): wait for it, after which the tombstone
+	// refuses the merge, or a failed erasure is run again or given up.
+	for _, id := range []string{guestID, userID} {
+		if req, fenced, err := m.Identity.FencedBy(ctx, id); err != nil {
+			return err
+		} else if fenced {
+			return fmt.Errorf("user id %s is being erased by request %s: the merge waits for it", id, req)
+		}
+	}
 	if into, merged, err := m.Identity.MergedInto(ctx, guestID); err != nil {
 		return err
 	} else if merged && into == userID {

@@ -51,6 +51,10 @@ func MergedInto(guestID string) string { return prefix + "guest:" + id(guestID) 
 // id and what lets the sweep treat leftovers as orphaned.
 func Tombstone(userID string) string { return prefix + "tombstone:" + id(userID) }
 
+// ErasureFence marks a user id an open erasure covers (value: the request
+// id), from planning to receipt: merges into or out of it wait meanwhile.
+func ErasureFence(userID string) string { return prefix + "erasure-fence:" + id(userID) }
+
 // MergeProgress is the hash of a merge's finished steps, so that a retry
 // after a crash resumes instead of repeating them. One per guest; its field
 // "target" names the user the guest is being merged into.
