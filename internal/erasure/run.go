@@ -237,7 +237,7 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 	if err != nil {
 		return "", err
 	}
-	findings = append(uncoveredSteps(plan, done), findings...)
+	findings = append(append(uncoveredSteps(plan, done), retainedFindings(plan, done)...), findings...)
 	if len(findings) > 0 {
 		rec, err := e.Store.Reopen(ctx, r.ID, nil)
 		if err != nil {
@@ -546,6 +546,8 @@ func (e *Executor) do(ctx context.Context, r Request, s Step, deadline time.Time
 		return StepResult{Outcome: Deleted, Count: 1}, e.BPM.DeleteAvatar(ctx, s.Target)
 	case KindStoragePrefix:
 		return e.deletePrefix(ctx, r, s.Target, deadline)
+	case KindStorageVersions:
+		return e.purgeVersions(ctx, s.Target)
 	}
 	return StepResult{}, errclass.AsPermanent(fmt.Errorf("unknown step kind %q", s.Kind))
 }
@@ -653,6 +655,10 @@ func (e *Executor) verify(ctx context.Context, r Request, plan Plan) (remains []
 			}
 		}
 		left, err := storage.Entries(ctx, e.Objects, skeys.UserPrefix(id))
+		if err != nil {
+			return nil, nil, err
+		}
+		left, err = e.notRetained(ctx, r.ID, id, left)
 		if err != nil {
 			return nil, nil, err
 		}
