@@ -579,7 +579,9 @@ func (e *Executor) deleteUnlisted(ctx context.Context, owner string) (StepResult
 func (e *Executor) deletePrefix(ctx context.Context, r Request, prefix string, deadline time.Time) (StepResult, error) {
 	batchSize := cmp.Or(e.StorageBatch, StorageBatchDefault)
 	commit := func(keys []string) error {
-		if err := e.Objects.DeleteMany(ctx, keys); err != nil {
+		// Versions an object lock keeps are the versions step's to record
+		// (retained, for a person to confirm); the rest of the batch is gone.
+		if err := e.Objects.DeleteMany(ctx, keys); err != nil && !errors.Is(err, storage.ErrRetained) {
 			return err
 		}
 		return e.Store.commitBatch(context.WithoutCancel(ctx), r.ID, prefix, keys)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 )
 
 // On a bucket with versioning, a DELETE without a version id only adds a
@@ -127,9 +129,9 @@ type Retained struct {
 	Answer    string    `json:"answer,omitempty"` // the server's refusal
 }
 
-// ErrRetained is wrapped by the error of a delete that the bucket's object
-// lock refused (see *RetainedError). Retrying does not help: a person
-// decides (GDPR Art. 17(3)).
+// ErrRetained is wrapped by the error (classed permanent) of a delete that
+// the bucket's object lock refused (see *RetainedError). Retrying does not
+// help: a person decides (GDPR Art. 17(3)).
 var ErrRetained = errors.New("storage: retained by object lock")
 
 // RetainedError lists the versions an object lock kept.
@@ -262,7 +264,9 @@ func (s *s3Store) deleteAllVersions(ctx context.Context, keys []string) error {
 		return deleteError(failed, len(keys))
 	}
 	if len(kept) > 0 {
-		return &RetainedError{Retained: kept}
+		// Permanent: the lock holds until its date or until someone lifts
+		// the hold; retrying meanwhile only loops.
+		return errclass.AsPermanent(&RetainedError{Retained: kept})
 	}
 	return nil
 }
