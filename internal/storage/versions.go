@@ -174,7 +174,12 @@ func lockRefusal(err error) bool {
 // retained asks why a version is locked.
 func (s *s3Store) retained(ctx context.Context, v version, answer error) Retained {
 	r := Retained{Key: v.Key, VersionID: v.ID, Answer: minio.ToErrorResponse(answer).Message}
-	if mode, until, err := s.client.GetObjectRetention(ctx, s.bucket, v.Key, v.ID); err == nil {
+	mode, until, err := s.client.GetObjectRetention(ctx, s.bucket, v.Key, v.ID)
+	if err != nil {
+		// Some servers (versitygw) answer only for the current version.
+		mode, until, err = s.client.GetObjectRetention(ctx, s.bucket, v.Key, "")
+	}
+	if err == nil {
 		if mode != nil {
 			r.Mode = mode.String()
 		}
