@@ -221,7 +221,10 @@ func (s *s3Store) confirmBucket(ctx context.Context, op, key string) error {
 // SlowDown) is retryable.
 func (s *s3Store) classify(op, key string, err error) error {
 	resp := minio.ToErrorResponse(err)
-	if resp.Code == "NoSuchKey" || resp.Code == "NotFound" {
+	// NoSuchVersion: on a versioned bucket (versitygw) a copy from a key
+	// whose latest version is a delete marker, or that never existed; we
+	// never name versions but in deletes, where it means gone as well.
+	if resp.Code == "NoSuchKey" || resp.Code == "NotFound" || resp.Code == "NoSuchVersion" {
 		return notFound(op, key)
 	}
 	err = fmt.Errorf("storage: %s %q: %w", op, key, err)
