@@ -57,6 +57,8 @@ type eraseBundle struct {
 	store storage.Store
 	es    *erasure.Store
 	s     eraseSubject
+	// s3, if set, is the store instead of the file store in dir.
+	s3 *harness.S3
 }
 
 func setupErase(t *testing.T, s eraseSubject) *eraseBundle {
@@ -95,10 +97,10 @@ func setupErase(t *testing.T, s eraseSubject) *eraseBundle {
 // env is a worker's or a CLI's environment on this bundle.
 func (b *eraseBundle) env(t *testing.T) []string {
 	c := b.set.Credentials
-	return []string{
+	env := []string{
 		"LIFECYCLE_REDIS_URL=" + b.redis.URL(),
 		"LIFECYCLE_HTTP_ADDR=" + testutil.FreeAddr(t),
-		"LIFECYCLE_STORAGE=file://" + b.dir,
+		"LIFECYCLE_STORAGE=" + b.storageURL(),
 		"LIFECYCLE_RECEIPT_SIGNING_KEY=" + receiptSigningKey,
 		"LIFECYCLE_SHUTDOWN_TIMEOUT=4s",
 		"LIFECYCLE_ARTIFI_URL=" + b.set.ArtifiURL,
@@ -113,6 +115,17 @@ func (b *eraseBundle) env(t *testing.T) []string {
 		"LIFECYCLE_BPM_USERNAME=" + c.BPMUsername,
 		"LIFECYCLE_BPM_PASSWORD=" + c.BPMPassword,
 	}
+	if b.s3 != nil {
+		env = append(env, "LIFECYCLE_S3_ACCESS_KEY="+b.s3.AccessKey, "LIFECYCLE_S3_SECRET_KEY="+b.s3.SecretKey)
+	}
+	return env
+}
+
+func (b *eraseBundle) storageURL() string {
+	if b.s3 != nil {
+		return b.s3.URL()
+	}
+	return "file://" + b.dir
 }
 
 func (b *eraseBundle) worker(t *testing.T) *harness.Process {
@@ -182,7 +195,7 @@ func wantCounts(s eraseSubject) map[string][2]int {
 		erasure.SystemArtifi:  {s.photos + s.guestPhotos + 2, s.photos + s.guestPhotos + 2},
 		erasure.SystemBigin:   {len(s.bigin), len(s.bigin)},
 		erasure.SystemIBMBPM:  {1, 1},
-		erasure.SystemStorage: {2, s.objects + s.guestObjects},
+		erasure.SystemStorage: {4, s.objects + s.guestObjects}, // prefix and versions step of each id
 	}
 }
 
@@ -253,7 +266,7 @@ func (b *eraseBundle) checkErased(t *testing.T) erasure.Receipt {
 	if diff := cmp.Diff(wantCounts(s), got); diff != "" {
 		t.Errorf("receipt {steps, count} by system (-want +got):\n%s", diff)
 	}
-	if len(rc.Steps) != s.photos+s.guestPhotos+2+len(s.bigin)+1+2 || rc.Verification.Result != "passed" {
+	if len(rc.Steps) != s.photos+s.guestPhotos+2+len(s.bigin)+1+4 || rc.Verification.Result != "passed" {
 		t.Errorf("receipt lists %d steps, verification %q", len(rc.Steps), rc.Verification.Result)
 	}
 

@@ -215,7 +215,13 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 	if err != nil {
 		return nil, err
 	}
-	log.Info().Str("storage", store.String()).Msg("storage ready")
+	ev := log.Info().Str("storage", store.String())
+	if bc, ok := storage.Describe(store); ok {
+		// Once, at start: on a versioned bucket every delete removes each
+		// version; with object lock some deletes end retained.
+		ev = ev.Str("versioning", bc.Versioning).Bool("object_lock", bc.ObjectLock).Str("lock_mode", bc.LockMode).Str("lock_period", bc.LockPeriod)
+	}
+	ev.Msg("storage ready")
 	up, err := openUpstreams(cfg, rdb, log)
 	if err != nil {
 		return nil, err

@@ -74,7 +74,35 @@ func (s S3) NewBucket(t testing.TB) string {
 // StartS3 starts the S3 image for the test (stopped at its end) and creates
 // a bucket in it. The image must be built locally: nothing can be pulled
 // here, so a missing image fails at once instead of waiting on a pull.
-func StartS3(t testing.TB) S3 {
+func StartS3(t testing.TB) S3 { return startS3(t, nil) }
+
+// StartS3Versioned is StartS3 with versitygw's posix versioning on (its
+// versions live in a directory of their own): buckets then take
+// versioning and object lock, as on AWS.
+func StartS3Versioned(t testing.TB) S3 {
+	return startS3(t, map[string]string{"VGW_VERSIONING_DIR": versionsDir})
+}
+
+// versionsDir is made by copying a file into it: the image, FROM scratch,
+// has no mkdir.
+const versionsDir = "/tmp/versions"
+
+// NewVersionedBucket creates a bucket with versioning enabled, and with
+// object lock if lock is set, and returns its name.
+func (s S3) NewVersionedBucket(t testing.TB, lock bool) string {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("test-v-%d-%d", time.Now().UnixNano()%1e9, bucketSeq.Add(1))
+	if err := s.client.MakeBucket(ctx, name, minio.MakeBucketOptions{Region: "us-east-1", ObjectLocking: lock}); err != nil {
+		t.Fatalf("creating bucket %s: %v", name, err)
+	}
+	if err := s.client.EnableVersioning(ctx, name); err != nil {
+		t.Fatalf("enabling versioning on %s: %v", name, err)
+	}
+	return name
+}
+
+func startS3(t testing.TB, env map[string]string) S3 {
 	t.Helper()
 	ctx := context.Background()
 	checkImage(t, S3Image)
@@ -84,7 +112,8 @@ func StartS3(t testing.TB) S3 {
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:        S3Image,
 			ExposedPorts: []string{"7070/tcp"},
-			Env:          map[string]string{"ROOT_ACCESS_KEY": s.AccessKey, "ROOT_SECRET_KEY": s.SecretKey},
+			Env:          s3Env(s, env),
+			Files:        s3Files(env),
 			WaitingFor:   wait.ForHTTP("/health").WithPort("7070/tcp").WithStartupTimeout(30 * time.Second),
 		},
 		Started: true,
@@ -125,4 +154,19 @@ func checkImage(t testing.TB, image string) {
 		}
 		t.Fatalf("inspecting image %s: %v", image, err)
 	}
+}
+
+func s3Env(s S3, extra map[string]string) map[string]string {
+	env := map[string]string{"ROOT_ACCESS_KEY": s.AccessKey, "ROOT_SECRET_KEY": s.SecretKey}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+func s3Files(env map[string]string) []testcontainers.ContainerFile {
+	if env["VGW_VERSIONING_DIR"] == "" {
+		return nil
+	}
+	return []testcontainers.ContainerFile{{Reader: strings.NewReader(""), ContainerFilePath: versionsDir + "/.keep", FileMode: 0o644}}
 }

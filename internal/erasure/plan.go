@@ -29,6 +29,10 @@ const (
 	KindBiginPhoto     = "record_photo"
 	KindBPMAvatar      = "avatar"
 	KindStoragePrefix  = "prefix"
+	// KindStorageVersions: what S3 keeps under a prefix besides current
+	// objects, every version and delete marker and unfinished multipart
+	// uploads (see versions.go).
+	KindStorageVersions = "versions"
 )
 
 // Step is one deletion of the plan. Key is its checkpoint name:
@@ -39,6 +43,7 @@ const (
 //	ibmbpm:avatar                        the BPM avatar (the user name is
 //	                                     personal data, so not in the key)
 //	storage:users/{id}/                  every object under one id's prefix
+//	storage-versions:users/{id}/         its other versions and uploads
 type Step struct {
 	Key    string `json:"key"`
 	System string `json:"system"`
@@ -84,6 +89,7 @@ func (e *Executor) plan(ctx context.Context, r Request) (Plan, error) {
 			p.Steps = append(p.Steps, Step{Key: "artifi:designs:" + id, System: SystemArtifi, Kind: KindArtifiDesigns, Owner: id})
 		}
 		p.Steps = append(p.Steps, Step{Key: "storage:" + skeys.UserPrefix(id), System: SystemStorage, Kind: KindStoragePrefix, Owner: id, Target: skeys.UserPrefix(id)})
+		p.Steps = append(p.Steps, versionsStep(id))
 	}
 	// Steps of systems not configured on this worker are planned anyway:
 	// they fail as "not configured", so the request cannot finish claiming an

@@ -261,7 +261,7 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 	if err != nil {
 		return "", err
 	}
-	findings = append(uncoveredSteps(plan, done), findings...)
+	findings = append(append(uncoveredSteps(plan, done), retainedFindings(plan, done)...), findings...)
 	merged, err := e.mergedFinding(ctx, r)
 	if err != nil {
 		return "", err
@@ -579,6 +579,8 @@ func (e *Executor) do(ctx context.Context, r Request, s Step, deadline time.Time
 		return StepResult{Outcome: Deleted, Count: 1}, e.BPM.DeleteAvatar(ctx, s.Target)
 	case KindStoragePrefix:
 		return e.deletePrefix(ctx, r, s.Target, deadline)
+	case KindStorageVersions:
+		return e.purgeVersions(ctx, s.Target)
 	}
 	return StepResult{}, errclass.AsPermanent(fmt.Errorf("unknown step kind %q", s.Kind))
 }
@@ -610,7 +612,9 @@ func (e *Executor) deleteUnlisted(ctx context.Context, owner string) (StepResult
 func (e *Executor) deletePrefix(ctx context.Context, r Request, prefix string, deadline time.Time) (StepResult, error) {
 	batchSize := cmp.Or(e.StorageBatch, StorageBatchDefault)
 	commit := func(keys []string) error {
-		if err := e.Objects.DeleteMany(ctx, keys); err != nil {
+		// Versions an object lock keeps are the versions step's to record
+		// (retained, for a person to confirm); the rest of the batch is gone.
+		if err := e.Objects.DeleteMany(ctx, keys); err != nil && !errors.Is(err, storage.ErrRetained) {
 			return err
 		}
 		return e.Store.commitBatch(context.WithoutCancel(ctx), r.ID, prefix, keys)
@@ -686,6 +690,10 @@ func (e *Executor) verify(ctx context.Context, r Request, plan Plan) (remains []
 			}
 		}
 		left, err := storage.Entries(ctx, e.Objects, skeys.UserPrefix(id))
+		if err != nil {
+			return nil, nil, err
+		}
+		left, err = e.notRetained(ctx, r.ID, id, left)
 		if err != nil {
 			return nil, nil, err
 		}

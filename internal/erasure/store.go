@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
 )
 
 // ErrNotFound means no request has that id.
@@ -262,6 +263,9 @@ type StepResult struct {
 	At      time.Time `json:"at"`
 	// Answer is the upstream's answer of an unconfirmed step.
 	Answer string `json:"answer,omitempty"`
+	// Kept lists what the bucket's object lock refused to delete (a
+	// retained step): each version, its lock mode and until-date.
+	Kept []storage.Retained `json:"kept,omitempty"`
 }
 
 // ErrNotInReview means Resolve was asked of a request or step that has no

@@ -31,6 +31,8 @@ type s3Store struct {
 	// degraded, if not nil, is told the cause of each call refused for a
 	// reason a person fixes (Options.Degraded).
 	degraded func(cause string)
+	// config is the bucket's versioning and object lock, read at open.
+	config BucketConfig
 }
 
 var _ Store = (*s3Store)(nil)
@@ -85,6 +87,7 @@ func openS3(ctx context.Context, loc Location, opts Options) (Store, error) {
 	if err := checkS3(ctx, check, loc); err != nil {
 		return nil, err
 	}
+	s.config = readBucketConfig(ctx, check, loc.Bucket)
 	return s, nil
 }
 
@@ -218,7 +221,10 @@ func (s *s3Store) confirmBucket(ctx context.Context, op, key string) error {
 // SlowDown) is retryable.
 func (s *s3Store) classify(op, key string, err error) error {
 	resp := minio.ToErrorResponse(err)
-	if resp.Code == "NoSuchKey" || resp.Code == "NotFound" {
+	// NoSuchVersion: on a versioned bucket (versitygw) a copy from a key
+	// whose latest version is a delete marker, or that never existed; we
+	// never name versions but in deletes, where it means gone as well.
+	if resp.Code == "NoSuchKey" || resp.Code == "NotFound" || resp.Code == "NoSuchVersion" {
 		return notFound(op, key)
 	}
 	err = fmt.Errorf("storage: %s %q: %w", op, key, err)
@@ -307,6 +313,9 @@ func (s *s3Store) Delete(ctx context.Context, key string) error {
 	if err := s.refused("delete", key); err != nil {
 		return err
 	}
+	if s.config.Versioned() {
+		return s.deleteAllVersions(ctx, []string{key})
+	}
 	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
 	if err == nil {
 		return nil
@@ -319,6 +328,9 @@ func (s *s3Store) Delete(ctx context.Context, key string) error {
 }
 
 func (s *s3Store) DeleteMany(ctx context.Context, keys []string) error {
+	if s.config.Versioned() {
+		return s.deleteAllVersions(ctx, keys)
+	}
 	var failed []KeyFailure
 	batch := make([]minio.ObjectInfo, 0, min(len(keys), deleteBatch))
 	flush := func() {
