@@ -225,7 +225,9 @@ func TestSweepPurgeAndRestore(t *testing.T) {
 	runTask(t, w.redis, purge, worker)
 
 	wantFinal := slices.Sorted(slices.Values(append(slices.Clone(live), restoredKeys...)))
-	if diff := cmp.Diff(wantFinal, without(testutil.Keys(t, w.store, ""), "sweeps/")); diff != "" {
+	// The audit trail's copies (audit/) are the operators' restore and
+	// purge, not assets.
+	if diff := cmp.Diff(wantFinal, without(testutil.Keys(t, w.store, ""), "sweeps/", "audit/")); diff != "" {
 		t.Errorf("after sweep, restore and purge (-live, fresh and restored +got):\n%s", diff)
 	}
 	list := harness.StartProcess(t, w.env(t), "sweep", "list")
@@ -247,8 +249,10 @@ func TestSweepPurgeAndRestore(t *testing.T) {
 	}
 }
 
-// TestSweepSafetyLimitOnEmptyUpstream: Artifi answers "no photos" for every
-// user (here: it knows none of them), so every photo looks deleted upstream.
+// TestSweepSafetyLimitOnEmptyUpstream: Artifi answers a complete, empty
+// listing for every user (it knows them, with no photos: an upstream that
+// lost its data), so every photo looks deleted upstream. (A user Artifi
+// does not know proves nothing and keeps its photos: sweep's lying tests.)
 // `lifecycle sweep run` stops and says so. That a tripped sweep moves
 // nothing, and what it counted by reason, are
 // sweep.TestSafetyLimitTripsOnAnEmptyUpstream.
@@ -256,6 +260,7 @@ func TestSweepSafetyLimitOnEmptyUpstream(t *testing.T) {
 	w := newSweepWorld(t)
 	var objs []sweeptest.Object
 	for u := range 20 {
+		w.sim.AddUser("u-" + strconv.Itoa(u))
 		for p := range 5 {
 			objs = append(objs, sweeptest.Object{Key: "users/u-" + strconv.Itoa(u) + "/photos/" + strconv.Itoa(1000+u*10+p) + ".jpg", Age: 90 * day})
 		}
