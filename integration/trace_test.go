@@ -238,8 +238,11 @@ func TestOneTracePerRequest(t *testing.T) {
 		minTasks       int
 		want           string // the tree, or for a chain of tasks the names below the producer
 	}{
+		// HTTP GET: the merge lists the guest's photos before UpdateUserId,
+		// so that a later 232 can be checked against them (seed 003).
 		{"enqueue merge", "task user:merge", 1, `enqueue merge
   task user:merge
+    HTTP GET
     HTTP PUT
     storage list
     storage move

@@ -180,16 +180,22 @@ func TestSentinelFailover(t *testing.T) {
 	}, "the API never became ready")
 
 	const perPhase = 15
+	// The bulk users are unknown to the Artifi simulator, whose answer
+	// ("Invalid user id.", undocumented) proves nothing: their erasures end
+	// needs_review. The demo users exist upstream and end done.
 	var ids []string
+	want := map[string]string{}
 	file := func(phase string, demo map[string]any, demoUser string) {
 		for i := range perPhase {
 			id := fmt.Sprintf("FAULT-%s-%02d", phase, i)
 			sentinelFile(t, api, id, fmt.Sprintf("%s-%02d", phase, i), nil)
 			ids = append(ids, id)
+			want[id] = "needs_review"
 		}
 		id := "FAULT-" + phase + "-demo"
 		sentinelFile(t, api, id, demoUser, demo)
 		ids = append(ids, id)
+		want[id] = "done"
 	}
 	photo := func(photoID, user string) {
 		c.must("run", "--rm", "-T", "--no-deps", "api", "enqueue", "photo-delete", "--system", "artifi-v4",
@@ -198,7 +204,7 @@ func TestSentinelFailover(t *testing.T) {
 	waitDone := func(within time.Duration) time.Time {
 		testutil.Eventually(t, within, func() bool {
 			for _, id := range ids {
-				if s := sentinelStatus(api, id); s != "done" && s != "failed" {
+				if s := sentinelStatus(api, id); s != "done" && s != "failed" && s != "needs_review" {
 					return false
 				}
 			}
@@ -231,21 +237,26 @@ func TestSentinelFailover(t *testing.T) {
 	}
 
 	statuses := map[string]int{}
+	var wrong []string
 	for _, id := range ids {
-		statuses[sentinelStatus(api, id)]++
+		s := sentinelStatus(api, id)
+		statuses[s]++
+		if s != want[id] {
+			wrong = append(wrong, fmt.Sprintf("%s: %q, want %q", id, s, want[id]))
+		}
 	}
 	runs, outcomes := sentinelOutcomes(c, "worker-1", "worker-2")
 	repeated := 0
 	for _, n := range runs {
 		repeated += n - 1
 	}
-	lost := len(ids) - statuses["done"] - statuses["failed"]
+	lost := len(ids) - statuses["done"] - statuses["failed"] - statuses["needs_review"]
 	t.Logf("sentinel failover: in %d erasures + 2 photo deletions; out erasures %v, task outcomes %v; lost %d; repeated %d; recovery %v (kill to the last erasure done)",
 		len(ids), statuses, outcomes, lost, repeated, recovery.Round(100*time.Millisecond))
 	fmt.Printf("FAULT sentinel-failover: in=%d out=%v outcomes=%v lost=%d repeated=%d recovery=%v\n",
 		len(ids)+2, statuses, outcomes, lost, repeated, recovery.Round(100*time.Millisecond))
-	if lost != 0 || statuses["done"] != len(ids) {
-		t.Errorf("erasures by status %v, want all %d done", statuses, len(ids))
+	if lost != 0 || len(wrong) != 0 {
+		t.Errorf("erasures by status %v, %d lost; wrong status:\n%s", statuses, lost, strings.Join(wrong, "\n"))
 	}
 	if repeated != 0 {
 		t.Errorf("%d tasks ran to success twice", repeated)
