@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/lifecycle-worker/lifecycle/internal/audit"
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
@@ -71,6 +72,10 @@ func newResolveCmd(e env) *cobra.Command {
 		}
 		if err != nil {
 			return err
+		}
+		actx := audit.NewContext(ctx, &audit.Recorder{Redis: rdb, Store: store}, who.Username)
+		if err := audit.Record(actx, audit.Entry{Action: audit.ErasureResolve, Subject: rec.Request.ID, Why: step + " as " + as + ": " + reason}); err != nil {
+			return fmt.Errorf("erasure resolve: resolved, but the audit trail did not record it: %w", err)
 		}
 		fmt.Fprintf(e.stdout, "request %s: step %s resolved as %s by %s; status %s\n", rec.Request.ID, step, as, who.Username, rec.State.Status)
 		if rec.ReceiptKey != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
+	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
 // AuditRecord is what one audit of a finished request read and found. It is
@@ -107,6 +108,9 @@ func (e *Executor) Audit(ctx context.Context, id, by string) (AuditRecord, error
 	}
 	if _, err := e.Store.Reopen(ctx, id, ar.Findings); err != nil {
 		return AuditRecord{}, err
+	}
+	if len(ar.Findings) > 0 {
+		e.notify(ctx, tasks.WebhookErasureNeedsReview, id)
 	}
 	return ar, nil
 }

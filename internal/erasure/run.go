@@ -286,6 +286,7 @@ func (e *Executor) Run(ctx context.Context, r Request, slice int, deadline time.
 			steps[i] = f.Step
 		}
 		e.Log.Warn().Ctx(ctx).Str("request_id", r.ID).Strs("unconfirmed", steps).Msg("erasure needs review: upstream answers prove neither deletion nor absence")
+		e.notify(ctx, tasks.WebhookErasureNeedsReview, r.ID)
 		return NeedsReview, nil
 	}
 	if err := e.finish(ctx, r, plan, st); err != nil {
