@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/hibiken/asynq"
 
@@ -34,11 +33,8 @@ func (h *UserMerge) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if w := t.ResultWriter(); w != nil {
-		// The merge is done whether or not its figures are kept.
-		if b, jerr := json.Marshal(res); jerr == nil {
-			_, _ = w.Write(b)
-		}
-	}
+	// Kept beside the outcome (writeResult): the merge is done whether or
+	// not its figures are.
+	SetResult(ctx, res)
 	return nil
 }

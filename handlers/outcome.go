@@ -3,6 +3,7 @@ package handlers
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -24,7 +25,10 @@ import (
 
 // note lets a handler tell the outcome middleware what its task targeted, so
 // that logs and metrics can be broken down by upstream system.
-type note struct{ system string }
+type note struct {
+	system string
+	result any
+}
 
 type noteKey struct{}
 
@@ -33,6 +37,15 @@ type noteKey struct{}
 func SetSystem(ctx context.Context, system string) {
 	if n, ok := ctx.Value(noteKey{}).(*note); ok {
 		n.system = system
+	}
+}
+
+// SetResult records figures of a finished task (a merge's objects moved...)
+// to keep in its asynq result beside the outcome. A handler must not write
+// the result itself: writeResult, which runs after it, would replace it.
+func SetResult(ctx context.Context, result any) {
+	if n, ok := ctx.Value(noteKey{}).(*note); ok {
+		n.result = result
 	}
 }
 
@@ -109,7 +122,7 @@ func Outcomes(log zerolog.Logger, m metrics.Tasks, now func() time.Time, running
 			ev.Msg("task " + outcome)
 			recordOutcome(ctx, outcome, err)
 			if ret == nil {
-				writeResult(t, outcome)
+				writeResult(t, outcome, n.result)
 			}
 			return ret
 		})
@@ -211,10 +224,21 @@ func IsFailure(err error) bool { return !errclass.IsThrottled(err) }
 // writeResult keeps a finished task's outcome (succeeded, already_gone) as
 // its asynq result, for its retention: GET /v1/tasks/{id} answers it. A
 // failure to write it costs only that answer's detail, so it is not an error
-// of the task.
-func writeResult(t *asynq.Task, outcome string) {
-	if w := t.ResultWriter(); w != nil {
-		_, _ = w.Write([]byte(`{"outcome":"` + outcome + `"}`))
+// of the task. The figures of SetResult, if any, are kept beside the outcome.
+func writeResult(t *asynq.Task, outcome string, result any) {
+	w := t.ResultWriter()
+	if w == nil {
+		return
+	}
+	fields := map[string]any{}
+	if result != nil {
+		if b, err := json.Marshal(result); err == nil {
+			_ = json.Unmarshal(b, &fields)
+		}
+	}
+	fields["outcome"] = outcome
+	if b, err := json.Marshal(fields); err == nil {
+		_, _ = w.Write(b)
 	}
 }
 

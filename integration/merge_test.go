@@ -50,9 +50,14 @@ func TestMergeLostResponseCompletesOnce(t *testing.T) {
 	redis := harness.StartRedis(t, nil)
 	set := harness.StartSimulators(t)
 	dir := t.TempDir()
-	set.Artifi.AddUser("g-lost")
-	set.Artifi.AddPhotos("g-lost", 4)
-	set.Artifi.Faults().Set(faults.Config{DropReplyRate: 1})
+	photos := set.Artifi.AddPhotos("g-lost", 4)
+	// Only UpdateUserId's reply may be lost: the listing of the guest's
+	// photos before it must get through, or the merge has nothing to check
+	// the 232 of its retry against and never calls. The injector draws a
+	// request's fault when it arrives, so each listing page is held a second
+	// and the drop switched on while the last one (the listing reads pages
+	// until an empty one: 4 photos, 2 pages) waits.
+	set.Artifi.Faults().Set(faults.Config{Latency: time.Second})
 
 	harness.StartProcess(t, harness.WorkerEnv(t, redis.URL(), dir, set), "worker")
 	client := tasks.NewClient(redis.Opt())
@@ -61,7 +66,12 @@ func TestMergeLostResponseCompletesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 20*time.Second, func() bool { return set.Artifi.Merges() > 0 }, "merge never reached Artifi")
+	const listing = "GET /api/4/UploadImage/GetUserUploadedList"
+	testutil.Eventually(t, 20*time.Second, func() bool { return set.Artifi.Requests()[listing] >= 2 },
+		"the listing of the guest never reached Artifi: %v", testutil.Later(func() any { return set.Artifi.Requests() }))
+	set.Artifi.Faults().Set(faults.Config{DropReplyRate: 1})
+	testutil.Eventually(t, 20*time.Second, func() bool { return set.Artifi.Merges() > 0 },
+		"merge never reached Artifi: %v", testutil.Later(func() any { return set.Artifi.Requests() }))
 	set.Artifi.Faults().Set(faults.Config{})
 
 	in := asynq.NewInspector(redis.Opt())
@@ -69,6 +79,12 @@ func TestMergeLostResponseCompletesOnce(t *testing.T) {
 	testutil.WaitTask(t, in, res.Queue, res.TaskID, asynq.TaskStateCompleted, 30*time.Second)
 	if n := set.Artifi.Merges(); n != 1 {
 		t.Errorf("Artifi merged %d times, want 1", n)
+	}
+	if diff := cmp.Diff(photos, set.Artifi.Photos("u-lost")); diff != "" {
+		t.Errorf("Artifi photos of the registered user (-want +got):\n%s", diff)
+	}
+	if set.Artifi.UserExists("g-lost") {
+		t.Error("Artifi still knows the guest")
 	}
 }
 
