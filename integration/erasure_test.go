@@ -192,7 +192,9 @@ func (b *eraseBundle) waitFor(t *testing.T, d time.Duration, what string, cond f
 // Count is what was erased, the same however often the worker died.
 func wantCounts(s eraseSubject) map[string][2]int {
 	return map[string][2]int{ // system -> {steps, count}
-		erasure.SystemArtifi:  {s.photos + s.guestPhotos + 2, s.photos + s.guestPhotos + 2},
+		// Steps: each photo, the designs of both ids, and the
+		// cart-and-activity step of both ids (unconfirmed, seed 003).
+		erasure.SystemArtifi:  {s.photos + s.guestPhotos + 2 + 2, s.photos + s.guestPhotos + 2},
 		erasure.SystemBigin:   {len(s.bigin), len(s.bigin)},
 		erasure.SystemIBMBPM:  {1, 1},
 		erasure.SystemStorage: {4, s.objects + s.guestObjects}, // prefix and versions step of each id
@@ -266,7 +268,9 @@ func (b *eraseBundle) checkErased(t *testing.T) erasure.Receipt {
 	if diff := cmp.Diff(wantCounts(s), got); diff != "" {
 		t.Errorf("receipt {steps, count} by system (-want +got):\n%s", diff)
 	}
-	if len(rc.Steps) != s.photos+s.guestPhotos+2+len(s.bigin)+1+4 || rc.Verification.Result != "passed" {
+	// Photos, designs and cart-and-activity of both ids, Bigin records, the
+	// avatar, and the prefix and versions steps of both ids.
+	if len(rc.Steps) != s.photos+s.guestPhotos+2+2+len(s.bigin)+1+4 || rc.Verification.Result != "passed" {
 		t.Errorf("receipt lists %d steps, verification %q", len(rc.Steps), rc.Verification.Result)
 	}
 
