@@ -209,7 +209,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SendKeys(css("#approve-reason"), "identity checked"), chromedp.Click(css(`form[action$="/approve"] button`)), chromedp.WaitVisible(css("#state")))
 	start := time.Now()
 	for {
-		run("reload", chromedp.Reload(), chromedp.WaitVisible(css("#state")))
+		// A fresh navigation, not a reload: a reload right after the
+		// approve form's redirect can be aborted by that redirect's own load
+		// (net::ERR_ABORTED), while a navigation supersedes it.
+		run("reload", chromedp.Navigate(base+"/console/erasures/gdpr-console-1"), chromedp.WaitVisible(css("#state")))
 		state := get("state", chromedp.Text(css("#state")))
 		if state == "done" {
 			break
