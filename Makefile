@@ -1,6 +1,7 @@
 # The two commands a new user needs: `make run` and `make test`.
 # Everything else here is what those two are made of.
 
+SHELL         := bash
 GO            ?= go
 VERSION       ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOBIN         := $(shell $(GO) env GOPATH)/bin
@@ -74,16 +75,33 @@ test-fuzz:
 test-hostile:
 	$(GO) test -count=1 -timeout 5m -v -run '^TestHostileCorpus$$' ./integration/
 
+# Most integration tests spend their time waiting (leases, upstream latency,
+# retries' backoff), not computing: those marked t.Parallel run INTEGRATION_PARALLEL
+# at a time. Tests that compare throughput stay serial.
+INTEGRATION_PARALLEL ?= 4
+
+# A failed run's last lines are container logs; $(call failures,LOG) prints
+# again, at the end, each failed test and the lines its assertions wrote, so
+# a CI log's tail says what failed.
+define failures
+{ echo "FAILED: these tests, with what they reported (the whole log is above):"; \
+  grep -E -- '^[[:space:]]*--- FAIL|^[[:space:]]+[A-Za-z0-9_]+\.go:[0-9]+: ' $(1) | tail -n 80; exit 1; }
+endef
+
 test-integration: images chromium
 	@echo "test-integration: real processes, Redis and S3 containers: several minutes; a line when the package finishes (-v for each test)"
-	$(GO) test -count=1 -timeout 20m -skip '^TestHostileCorpus$$' $$($(GO) list ./integration/... | grep -v /integration/faults)
+	@log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	$(GO) test -count=1 -timeout 20m -parallel $(INTEGRATION_PARALLEL) -skip '^TestHostileCorpus$$' $$($(GO) list ./integration/... | grep -v /integration/faults) 2>&1 | tee $$log; \
+	[ $${PIPESTATUS[0]} -eq 0 ] || $(call failures,$$log)
 
 ## test-faults: the fault suite (integration/faults): worker and Redis
 ## kills, upstream storms, poison tasks... against real processes and
 ## containers; each scenario prints one line starting "fault "
 test-faults: redis-server images
 	@echo "test-faults: each scenario a minute or two; one 'fault <scenario>: ...' line each"
-	$(GO) test -count=1 -timeout 20m -v ./integration/faults/
+	@log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	$(GO) test -count=1 -timeout 20m -v ./integration/faults/ 2>&1 | tee $$log; \
+	[ $${PIPESTATUS[0]} -eq 0 ] || $(call failures,$$log)
 
 ## images: build every container image locally (deploy/images/build.sh)
 images:

@@ -29,6 +29,7 @@ import (
 // receiver, down for its first two attempts, gets erasure.done once,
 // validly signed.
 func TestFourEyesAndWebhook(t *testing.T) {
+	t.Parallel()
 	const secret = "integration-webhook-secret-0123"
 	var mu sync.Mutex
 	attempts, accepted := 0, []string{}

@@ -141,6 +141,7 @@ func (w *eraseWorld) holdsData(t *testing.T, id string) bool {
 // store. Over every run: no erasure is done while its subject's data lives
 // on under another id, and every receipt names cart items and activity.
 func TestErasureRaces(t *testing.T) {
+	t.Parallel()
 	w := newEraseWorld(t)
 	start := time.Now()
 	ctx := context.Background()

@@ -247,6 +247,7 @@ func (w *raceWorld) checkOwned(t *testing.T, tl *tally, guest, user string, want
 // seen and the violations. Over every run: no merged guest has objects left
 // in quarantine, and no guest is split between two users.
 func TestMergeSweepRaces(t *testing.T) {
+	t.Parallel()
 	w := newRaceWorld(t)
 	start := time.Now()
 

@@ -93,6 +93,7 @@ func TestMergeLostResponseCompletesOnce(t *testing.T) {
 // lease on the task expires: every asset ends under the registered id, and
 // Artifi merged once.
 func TestWorkerKilledMidMerge(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	redis := harness.StartRedis(t, nil)
 	set := harness.StartSimulators(t)

@@ -22,6 +22,7 @@ import (
 // already gone, none twice, and the three that upstream refuses for good
 // must be in `lifecycle dlq list` with their reason.
 func TestPhotoDeletionsUnderFaults(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	redis := harness.StartRedis(t, nil)
 	set := harness.StartSimulators(t)

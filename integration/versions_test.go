@@ -23,6 +23,7 @@ import (
 // The conformance suite holds on a versioned bucket and on one with object
 // lock too: there every delete removes versions one by one.
 func TestS3ConformanceVersioned(t *testing.T) {
+	t.Parallel()
 	s3 := harness.StartS3Versioned(t)
 	creds := storage.Credentials{AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}
 	for _, lock := range []bool{false, true} {
