@@ -38,26 +38,13 @@ func setupApproval(t *testing.T) approvalBundle {
 	client := tasks.NewClient(opt)
 	t.Cleanup(func() { _ = client.Close() })
 	in := testutil.Inspector(t, opt)
-	b := approvalBundle{secrets: map[string]string{}, in: in, recorder: &audit.Recorder{Redis: rdb}}
-	var toks []apitoken.Token
-	for name, scopes := range map[string][]apitoken.Scope{
+	set, secrets := issueTokens(t, map[string][]apitoken.Scope{
 		"alice":   {apitoken.ScopeErasureFile, apitoken.ScopeErasureApprove, apitoken.ScopeErasureRead},
 		"bob":     {apitoken.ScopeErasureApprove, apitoken.ScopeErasureRead},
 		"reader":  {apitoken.ScopeErasureRead},
 		"auditor": {apitoken.ScopeAdmin},
-	} {
-		tok, secret, err := apitoken.New(name, scopes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		toks = append(toks, tok)
-		b.secrets[name] = secret
-	}
-	set, err := apitoken.NewSet(toks...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.tokens = set
+	})
+	b := approvalBundle{secrets: secrets, in: in, recorder: &audit.Recorder{Redis: rdb}, tokens: set}
 	b.svc = &erasure.Service{Store: erasure.NewStore(rdb), Queue: erasuretasks.NewQueue(client, in), Approval: true, Audit: true}
 	b.h = New(Params{Gatherer: prometheus.NewRegistry(), Log: zerolog.Nop(), Erasures: b.svc, Tokens: set, Audit: b.recorder})
 	return b

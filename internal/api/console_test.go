@@ -51,25 +51,13 @@ func setupConsoleWith(t *testing.T, approval bool, more func(*Console)) consoleB
 	client := asynq.NewClient(opt)
 	t.Cleanup(func() { _ = client.Close() })
 	in := testutil.Inspector(t, opt)
-	b := consoleBundle{secrets: map[string]string{}, rdb: rdb, in: in, client: client, recorder: &audit.Recorder{Redis: rdb}, log: &testutil.Buffer{}}
-	var toks []apitoken.Token
-	for name, scopes := range map[string][]apitoken.Scope{
+	set, secrets := issueTokens(t, map[string][]apitoken.Scope{
 		"alice":  {apitoken.ScopeErasureFile, apitoken.ScopeErasureApprove, apitoken.ScopeErasureRead},
 		"bob":    {apitoken.ScopeErasureApprove, apitoken.ScopeErasureRead},
 		"reader": {apitoken.ScopeErasureRead},
 		"ops":    {apitoken.ScopeAdmin},
-	} {
-		tok, secret, err := apitoken.New(name, scopes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		toks = append(toks, tok)
-		b.secrets[name] = secret
-	}
-	set, err := apitoken.NewSet(toks...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
+	b := consoleBundle{secrets: secrets, rdb: rdb, in: in, client: client, recorder: &audit.Recorder{Redis: rdb}, log: &testutil.Buffer{}}
 	tc := tasks.NewClient(opt)
 	t.Cleanup(func() { _ = tc.Close() })
 	svc := &erasure.Service{Store: erasure.NewStore(rdb), Queue: erasuretasks.NewQueue(tc, in), Approval: approval, Audit: true}

@@ -216,23 +216,16 @@ func newAPIServer(t *testing.T) *apiServer {
 	t.Cleanup(func() { _ = client.Close() })
 	in := testutil.Inspector(t, opt)
 	s := &apiServer{only: map[apitoken.Scope]string{}, allBut: map[apitoken.Scope]string{}, receipts: map[string][]byte{}}
-	var toks []apitoken.Token
+	scopes := map[string][]apitoken.Scope{}
 	for _, sc := range apitoken.Scopes() {
 		name := strings.ReplaceAll(string(sc), ":", "-")
-		only, so, err := apitoken.New("only-"+name, []apitoken.Scope{sc})
-		if err != nil {
-			t.Fatal(err)
-		}
-		but, sb, err := apitoken.New("all-but-"+name, slices.DeleteFunc(apitoken.Scopes(), func(o apitoken.Scope) bool { return o == sc }))
-		if err != nil {
-			t.Fatal(err)
-		}
-		toks = append(toks, only, but)
-		s.only[sc], s.allBut[sc] = so, sb
+		scopes["only-"+name] = []apitoken.Scope{sc}
+		scopes["all-but-"+name] = slices.DeleteFunc(apitoken.Scopes(), func(o apitoken.Scope) bool { return o == sc })
 	}
-	set, err := apitoken.NewSet(toks...)
-	if err != nil {
-		t.Fatal(err)
+	set, secrets := issueTokens(t, scopes)
+	for _, sc := range apitoken.Scopes() {
+		name := strings.ReplaceAll(string(sc), ":", "-")
+		s.only[sc], s.allBut[sc] = secrets["only-"+name], secrets["all-but-"+name]
 	}
 	svc := &erasure.Service{Store: erasure.NewStore(rdb), Queue: erasuretasks.NewQueue(client, in), Approval: true, Audit: true}
 	s.p = Params{
