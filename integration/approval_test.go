@@ -59,37 +59,15 @@ func TestFourEyesAndWebhook(t *testing.T) {
 	}))
 	defer receiver.Close()
 
-	dir := t.TempDir()
-	var lines []string
-	secrets := map[string]string{}
-	for _, name := range []string{"alice", "bob"} {
-		tok, s, err := apitoken.New("privacy-"+name, []apitoken.Scope{apitoken.ScopeErasureFile, apitoken.ScopeErasureApprove, apitoken.ScopeErasureRead})
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, tok.Line())
-		secrets[name] = s
-	}
-	tokensFile := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(tokensFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dev := harness.StartProcess(t, []string{"LIFECYCLE_HTTP_ADDR=127.0.0.1:0", "LIFECYCLE_DEV_REDIS_ADDR=127.0.0.1:0",
-		"LIFECYCLE_ERASURE_APPROVAL=required", "LIFECYCLE_API_TOKENS_FILE=" + tokensFile,
-		"LIFECYCLE_WEBHOOK_URL=" + receiver.URL, "LIFECYCLE_WEBHOOK_SECRET=" + secret}, "dev")
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(dev.Output(), `"worker started"`) || !strings.Contains(dev.Output(), "dev.env") {
-		if time.Now().After(deadline) {
-			t.Fatalf("lifecycle dev did not start within 30 s:\n%s", dev.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	base := regexp.MustCompile(`health +(http://\S+)/healthz`).FindStringSubmatch(dev.Output())[1]
+	all := []apitoken.Scope{apitoken.ScopeErasureFile, apitoken.ScopeErasureApprove, apitoken.ScopeErasureRead}
+	tokensFile, secrets := harness.TokensFile(t, map[string][]apitoken.Scope{"privacy-alice": all, "privacy-bob": all})
+	dev, base := harness.StartDev(t, "LIFECYCLE_ERASURE_APPROVAL=required", "LIFECYCLE_API_TOKENS_FILE="+tokensFile,
+		"LIFECYCLE_WEBHOOK_URL="+receiver.URL, "LIFECYCLE_WEBHOOK_SECRET="+secret)
 
 	call := func(who, method, path, body string) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+secrets[who])
+		req.Header.Set("Authorization", "Bearer "+secrets["privacy-"+who])
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}

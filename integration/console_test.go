@@ -49,35 +49,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 
-	dir := t.TempDir()
-	secrets := map[string]string{}
-	var lines []string
-	for name, scopes := range map[string][]apitoken.Scope{
+	tokensFile, secrets := harness.TokensFile(t, map[string][]apitoken.Scope{
 		"privacy-alice": {apitoken.ScopeErasureFile, apitoken.ScopeErasureApprove, apitoken.ScopeErasureRead},
 		"privacy-bob":   {apitoken.ScopeErasureApprove, apitoken.ScopeErasureRead},
 		"ops":           {apitoken.ScopeAdmin},
-	} {
-		tok, s, err := apitoken.New(name, scopes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, tok.Line())
-		secrets[name] = s
-	}
-	tokensFile := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(tokensFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dev := harness.StartProcess(t, []string{"LIFECYCLE_HTTP_ADDR=127.0.0.1:0", "LIFECYCLE_DEV_REDIS_ADDR=127.0.0.1:0",
-		"LIFECYCLE_ERASURE_APPROVAL=required", "LIFECYCLE_API_TOKENS_FILE=" + tokensFile}, "dev")
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(dev.Output(), `"worker started"`) || !strings.Contains(dev.Output(), "dev.env") {
-		if time.Now().After(deadline) {
-			t.Fatalf("lifecycle dev did not start within 30 s:\n%s", dev.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	base := regexp.MustCompile(`health +(http://\S+)/healthz`).FindStringSubmatch(dev.Output())[1]
+	})
+	dev, base := harness.StartDev(t, "LIFECYCLE_ERASURE_APPROVAL=required", "LIFECYCLE_API_TOKENS_FILE="+tokensFile)
 	redisURL := devRedisURL(t, dev)
 
 	// Without a browser: no session, no page; no CSRF token, no change.

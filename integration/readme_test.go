@@ -199,15 +199,8 @@ func TestREADMEExamples(t *testing.T) {
 	}
 
 	bin := harness.Binary(t)
-	dev := harness.StartProcess(t, []string{"LIFECYCLE_HTTP_ADDR=127.0.0.1:0", "LIFECYCLE_DEV_REDIS_ADDR=127.0.0.1:0"}, "dev")
+	dev, _ := harness.StartDev(t)
 	dir := dev.Dir()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(dev.Output(), "lifecycle dev is running") || !strings.Contains(dev.Output(), `"worker started"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("lifecycle dev did not start within 30 s:\n%s", dev.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 
 	// What the README says dev prints: the demo data its examples use, and
 	// the line that gives another shell dev's settings.
