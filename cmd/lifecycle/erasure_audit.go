@@ -34,24 +34,13 @@ func newErasureAuditCmd(e env) *cobra.Command {
 	}
 	load := bindSettings(cmd, e, config.GroupRedis|config.GroupStorage|config.GroupErasure|config.GroupUpstream|config.GroupLog)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		who, err := user.Current()
-		if err != nil || who.Username == "" {
-			return fmt.Errorf("erasure audit: cannot tell who you are (OS user): %v", err)
-		}
-		cfg, err := load()
-		if err != nil {
-			return err
-		}
-		key, err := signingKey(cfg)
-		if err != nil {
-			return err
-		}
 		ctx := cmd.Context()
-		rdb, err := connectRedis(ctx, cfg)
+		op, err := openOperator(ctx, "erasure audit", load)
 		if err != nil {
 			return err
 		}
-		defer rdb.Close()
+		defer op.rdb.Close()
+		cfg, key, rdb, who := op.cfg, op.key, op.rdb, op.who
 		store, err := openExistingStore(ctx, cfg)
 		if err != nil {
 			return err
@@ -68,7 +57,7 @@ func newErasureAuditCmd(e env) *cobra.Command {
 		if up.artifi == nil || up.bigin == nil || up.bpm == nil {
 			return &usageError{"erasure audit: every upstream must be configured (LIFECYCLE_ARTIFI_*, LIFECYCLE_BIGIN_*, LIFECYCLE_BPM_*): an audit must read every system"}
 		}
-		ar, err := ex.Audit(ctx, args[0], "cli:"+who.Username)
+		ar, err := ex.Audit(ctx, args[0], "cli:"+who)
 		if errors.Is(err, erasure.ErrNotFound) || errors.Is(err, erasure.ErrNotFinished) {
 			return &usageError{err.Error()}
 		}
@@ -86,6 +75,36 @@ func newErasureAuditCmd(e env) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// operator is what a command acting on erasures as a person needs: who
+// they are (the OS user, for the audit trail and the receipt), the
+// settings, the receipt signing key, and Redis (the caller closes it).
+type operator struct {
+	who string
+	cfg *config.Config
+	key ed25519.PrivateKey
+	rdb redis.UniversalClient
+}
+
+func openOperator(ctx context.Context, command string, load func() (*config.Config, error)) (*operator, error) {
+	u, err := user.Current()
+	if err != nil || u.Username == "" {
+		return nil, fmt.Errorf("%s: cannot tell who you are (OS user): %v", command, err)
+	}
+	cfg, err := load()
+	if err != nil {
+		return nil, err
+	}
+	key, err := signingKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := connectRedis(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &operator{who: u.Username, cfg: cfg, key: key, rdb: rdb}, nil
 }
 
 // signingKey is the configured Ed25519 signing key, or else the one

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os/user"
 	"strings"
 	"time"
 
@@ -41,24 +40,13 @@ func newResolveCmd(e env) *cobra.Command {
 		if err := checkText("--reason", reason, maxReasonLen); err != nil {
 			return err
 		}
-		who, err := user.Current()
-		if err != nil || who.Username == "" {
-			return fmt.Errorf("erasure resolve: cannot tell who you are (OS user): %v", err)
-		}
-		cfg, err := load()
-		if err != nil {
-			return err
-		}
-		key, err := signingKey(cfg)
-		if err != nil {
-			return err
-		}
 		ctx := cmd.Context()
-		rdb, err := connectRedis(ctx, cfg)
+		op, err := openOperator(ctx, "erasure resolve", load)
 		if err != nil {
 			return err
 		}
-		defer rdb.Close()
+		defer op.rdb.Close()
+		cfg, key, rdb, who := op.cfg, op.key, op.rdb, op.who
 		store, err := openStore(ctx, cfg, zerolog.Nop(), nil)
 		if err != nil {
 			return err
@@ -66,18 +54,18 @@ func newResolveCmd(e env) *cobra.Command {
 		ids := identity.New(rdb)
 		ex := &erasure.Executor{Store: erasure.NewStore(rdb), Objects: store, Tombstone: ids.SetTombstone,
 			ReceiptKey: key, Now: time.Now, Log: zerolog.Nop(), ScheduleAudit: scheduleAudit(rdb, cfg)}
-		rec, err := ex.Resolve(ctx, args[0], step, erasure.Outcome(as), reason, who.Username)
+		rec, err := ex.Resolve(ctx, args[0], step, erasure.Outcome(as), reason, who)
 		if errors.Is(err, erasure.ErrNotInReview) || errors.Is(err, erasure.ErrNotFound) {
 			return &usageError{err.Error()}
 		}
 		if err != nil {
 			return err
 		}
-		actx := audit.NewContext(ctx, &audit.Recorder{Redis: rdb, Store: store}, who.Username)
+		actx := audit.NewContext(ctx, &audit.Recorder{Redis: rdb, Store: store}, who)
 		if err := audit.Record(actx, audit.Entry{Action: audit.ErasureResolve, Subject: rec.Request.ID, Why: step + " as " + as + ": " + reason}); err != nil {
 			return fmt.Errorf("erasure resolve: resolved, but the audit trail did not record it: %w", err)
 		}
-		fmt.Fprintf(e.stdout, "request %s: step %s resolved as %s by %s; status %s\n", rec.Request.ID, step, as, who.Username, rec.State.Status)
+		fmt.Fprintf(e.stdout, "request %s: step %s resolved as %s by %s; status %s\n", rec.Request.ID, step, as, who, rec.State.Status)
 		if rec.ReceiptKey != "" {
 			fmt.Fprintf(e.stdout, "receipt %s\n", rec.ReceiptKey)
 		}
