@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
@@ -128,6 +129,7 @@ func verificationChecks(r Request, plan Plan) []string {
 	if r.BPMUser != "" {
 		out = append(out, "ibmbpm: avatar is the default")
 	}
+	out = append(out, "lifecycle: no queued, retried, scheduled, dead-lettered or completed task, dead-letter copy, quarantined object, manifest line or record keyed by an id names "+strings.Join(plan.IDs, ", "))
 	return out
 }
 
