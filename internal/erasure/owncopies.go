@@ -105,7 +105,12 @@ func (e *Executor) forgetOwn(ctx context.Context, r Request, s Step) (StepResult
 // removed the earlier ones is checkpointed and would not run again.
 func (e *Executor) verifyOwn(ctx context.Context, plan Plan) ([]string, error) {
 	var remains []string
-	for _, s := range ownSteps() {
+	// The plan's steps, not ownSteps: a request planned before these
+	// existed is verified on what it planned.
+	for _, s := range plan.Steps {
+		if s.System != SystemOwn {
+			continue
+		}
 		c := e.own(s.Kind)
 		if c == nil {
 			continue // the step failed as not configured already
