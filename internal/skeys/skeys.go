@@ -164,7 +164,10 @@ func SweepIDOf(key string) (string, bool) {
 		return "", false
 	}
 	id, _, ok := strings.Cut(rest, "/")
-	return id, ok && id != ""
+	if !ok || id == "" {
+		return "", false
+	}
+	return id, true
 }
 
 // SweepManifest is the folder of sweep id's manifest parts.
