@@ -306,6 +306,13 @@ func benchEnqueue(b *testing.B, e *env) []Row {
 }
 
 // nopQueue carries no slices: benchErasure runs them itself.
+// noCopies: the bench measures the upstream's throughput; our own copies
+// of the ids are none here.
+type noCopies struct{}
+
+func (noCopies) Forget(context.Context, []string) (int, error)    { return 0, nil }
+func (noCopies) Find(context.Context, []string) ([]string, error) { return nil, nil }
+
 type nopQueue struct{}
 
 func (nopQueue) Check(erasure.Request) error                                        { return nil }
@@ -355,6 +362,7 @@ func benchErasure(b *testing.B, e *env) []Row {
 			Store: erasure.NewStore(e.rdb), Locks: userlock.New(e.rdb, 0), Queue: nopQueue{},
 			Artifi: client, Objects: store, Aliases: ids.Aliases, Tombstone: ids.SetTombstone,
 			ReceiptKey: []byte("bench-receipt-key"), Now: time.Now, Log: zerolog.Nop(),
+			Own: erasure.OwnCopies{Tasks: noCopies{}, DeadLetters: noCopies{}, Quarantine: noCopies{}},
 		}
 		req := erasure.Request{ID: "bench-" + strconv.Itoa(r), UserID: user, FiledBy: "bench", FiledAt: time.Now()}
 		if _, err := ex.Store.Create(context.Background(), req); err != nil {

@@ -250,6 +250,11 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 	if err != nil {
 		return nil, err
 	}
+	erasures.Own = erasure.OwnCopies{
+		Tasks:       erasuretasks.NewCopies(asynq.NewInspectorFromRedisClient(rdb), rdb),
+		DeadLetters: deadletter.Copies{Store: store},
+		Quarantine:  sweeps,
+	}
 	services := handlers.Services{
 		Photos:   &photo.Deleter{Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store},
 		Merges:   &merge.Merger{Artifi: up.artifi, Store: store, Quarantine: sweeps, Redis: rdb, Identity: ids, Locks: locks, Log: log},

@@ -173,7 +173,7 @@ func setup(t *testing.T) *bundle {
 		Store: es, Locks: userlock.New(rdb, time.Minute), Queue: b.queue,
 		Artifi: b.artifi, Bigin: b.bigin, BPM: b.bpm, Objects: st,
 		Aliases: b.ids.Aliases, Tombstone: b.ids.SetTombstone, ReceiptKey: key,
-		StorageBatch: 4, Log: zerolog.Nop(),
+		StorageBatch: 4, Log: zerolog.Nop(), Own: NopOwnCopies(),
 	}
 	b.req = Request{ID: "req-1", UserID: "u-1", BPMUser: "jdoe", FiledBy: "dpo-7", FiledAt: b.now.Add(-48 * time.Hour),
 		Bigin: []BiginRecord{{Module: "Contacts", RecordID: "11"}, {Module: "Accounts", RecordID: "12"}}}
@@ -203,6 +203,9 @@ var wantSystems = []SystemSummary{
 	{System: SystemArtifi, Steps: 39, Deleted: 37, Unconfirmed: 2, Count: 37},
 	{System: SystemBigin, Steps: 2, Deleted: 2, Count: 2},
 	{System: SystemIBMBPM, Steps: 1, Deleted: 1, Count: 1},
+	// Of ours, only the records of the merge of g-1 into u-1 (u-1's
+	// aliases, g-1's merged-into).
+	{System: SystemOwn, Steps: 4, Deleted: 1, AlreadyAbsent: 3, Count: 2},
 	// The versions steps of a file store find nothing: it keeps no versions.
 	{System: SystemStorage, Steps: 4, Deleted: 2, AlreadyAbsent: 2, Count: 26},
 }
@@ -236,8 +239,8 @@ func TestEraseEverythingAndSignReceipt(t *testing.T) {
 		t.Errorf("neighbour's object: %v", err)
 	}
 	rec, _ := b.ex.Store.Get(ctx, b.req.ID)
-	if rec.State.Status != StatusDone || rec.StepsDone != 46 {
-		t.Errorf("status %s with %d steps done, want done with 46", rec.State.Status, rec.StepsDone)
+	if rec.State.Status != StatusDone || rec.StepsDone != 50 {
+		t.Errorf("status %s with %d steps done, want done with 50", rec.State.Status, rec.StepsDone)
 	}
 	if open, _ := b.ex.Store.Open(ctx); len(open) != 0 {
 		t.Errorf("%d open requests after done", len(open))
@@ -301,8 +304,8 @@ func TestPermanentStepFailsRequestThenResumes(t *testing.T) {
 	if diff := cmp.Diff([]string{"bigin:Accounts:12", "bigin:Contacts:11"}, failing); diff != "" {
 		t.Errorf("failing steps (-want +got):\n%s", diff)
 	}
-	if rec.State.Status != StatusFailed || rec.StepsDone != 44 || !rec.AtRisk {
-		t.Errorf("status %s, %d steps done, at risk %v; want failed, 44, true", rec.State.Status, rec.StepsDone, rec.AtRisk)
+	if rec.State.Status != StatusFailed || rec.StepsDone != 48 || !rec.AtRisk {
+		t.Errorf("status %s, %d steps done, at risk %v; want failed, 48, true", rec.State.Status, rec.StepsDone, rec.AtRisk)
 	}
 
 	b.bigin.err = nil

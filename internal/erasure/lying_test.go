@@ -104,7 +104,7 @@ func newLyingWorld(t *testing.T, rdbAddr string, n int) *lyingWorld {
 		Store: es, Locks: userlock.New(rdb, time.Minute),
 		Artifi: ac, Bigin: bc, BPM: pc, Objects: w.store,
 		Aliases: ids.Aliases, Tombstone: ids.SetTombstone, ReceiptKey: lyingReceiptKey,
-		Log: zerolog.Nop(),
+		Log: zerolog.Nop(), Own: erasure.NopOwnCopies(),
 	}
 	w.req = erasure.Request{ID: fmt.Sprintf("req-%d", n), UserID: w.userID, BPMUser: w.bpmUser, FiledBy: "dpo",
 		FiledAt: time.Now().Add(-time.Hour), Bigin: []erasure.BiginRecord{{Module: "Contacts", RecordID: "11"}}}

@@ -44,6 +44,10 @@ const (
 //	                                     personal data, so not in the key)
 //	storage:users/{id}/                  every object under one id's prefix
 //	storage-versions:users/{id}/         its other versions and uploads
+//	lifecycle:tasks                      our tasks naming any id (owncopies.go)
+//	lifecycle:dead-letters               our dead-letter copies naming any id
+//	lifecycle:quarantine                 sweeps' quarantine and manifest lines
+//	lifecycle:records                    Redis records keyed by an id
 type Step struct {
 	Key    string `json:"key"`
 	System string `json:"system"`
@@ -106,6 +110,9 @@ func (e *Executor) plan(ctx context.Context, r Request) (Plan, error) {
 		p.Steps = append(p.Steps, Step{Key: "ibmbpm:avatar", System: SystemIBMBPM, Kind: KindBPMAvatar, Owner: r.UserID, Target: r.BPMUser})
 	}
 	p.Steps = append(p.Steps, cartActivitySteps(p.IDs)...)
+	// What we keep ourselves is planned like any system's data, and
+	// whether or not the places are configured (see do).
+	p.Steps = append(p.Steps, ownSteps()...)
 	slices.SortStableFunc(p.Steps, func(a, b Step) int { return cmp.Compare(a.System, b.System) })
 	return p, nil
 }

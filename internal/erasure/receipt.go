@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
@@ -127,6 +129,9 @@ func verificationChecks(r Request, plan Plan) []string {
 	}
 	if r.BPMUser != "" {
 		out = append(out, "ibmbpm: avatar is the default")
+	}
+	if slices.ContainsFunc(plan.Steps, func(s Step) bool { return s.System == SystemOwn }) {
+		out = append(out, "lifecycle: no queued, retried, scheduled, dead-lettered or completed task, dead-letter copy, quarantined object, manifest line or record keyed by an id names "+strings.Join(plan.IDs, ", "))
 	}
 	return out
 }

@@ -53,7 +53,7 @@ type Objects interface {
 // Limits bound how many calls one erasure makes to each system at once, on
 // top of the clients' own semaphores shared by every worker: one erasure of
 // a user with thousands of photos must not take every Artifi slot.
-var LimitsDefault = map[string]int{SystemArtifi: 8, SystemBigin: 2, SystemIBMBPM: 1, SystemStorage: 1}
+var LimitsDefault = map[string]int{SystemArtifi: 8, SystemBigin: 2, SystemIBMBPM: 1, SystemStorage: 1, SystemOwn: 1}
 
 // StorageBatchDefault is how many keys a storage step deletes between two
 // checkpoints: a crash repeats at most one batch of our own (idempotent)
@@ -83,6 +83,10 @@ type Executor struct {
 	Bigin   Bigin
 	BPM     BPM
 	Objects Objects
+	// Own are the places holding our own copies of people's ids (tasks,
+	// dead letters, quarantine); a place left nil fails its step as not
+	// configured.
+	Own OwnCopies
 	// Aliases returns the guest ids merged into a user (identity.Aliases).
 	Aliases func(ctx context.Context, userID string) ([]string, error)
 	// Tombstone marks erased ids (identity.SetTombstone).
@@ -561,7 +565,8 @@ func (e *Executor) do(ctx context.Context, r Request, s Step, deadline time.Time
 	switch {
 	case s.System == SystemArtifi && e.Artifi == nil,
 		s.System == SystemBigin && e.Bigin == nil,
-		s.System == SystemIBMBPM && e.BPM == nil:
+		s.System == SystemIBMBPM && e.BPM == nil,
+		s.System == SystemOwn && e.own(s.Kind) == nil:
 		return StepResult{}, notConfigured
 	}
 	switch s.Kind {
@@ -582,6 +587,8 @@ func (e *Executor) do(ctx context.Context, r Request, s Step, deadline time.Time
 		return e.deletePrefix(ctx, r, s.Target, deadline)
 	case KindStorageVersions:
 		return e.purgeVersions(ctx, s.Target)
+	case KindOwnTasks, KindOwnDeadLetters, KindOwnQuarantine, KindOwnRecords:
+		return e.forgetOwn(ctx, r, s)
 	}
 	return StepResult{}, errclass.AsPermanent(fmt.Errorf("unknown step kind %q", s.Kind))
 }
@@ -716,6 +723,11 @@ func (e *Executor) verify(ctx context.Context, r Request, plan Plan) (remains []
 			}
 		}
 	}
+	own, err := e.verifyOwn(ctx, plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	remains = append(remains, own...)
 	if e.BPM != nil && r.BPMUser != "" {
 		def, err := readRetry(ctx, func() (bool, error) { return e.BPM.AvatarIsDefault(ctx, r.BPMUser) })
 		switch {

@@ -156,6 +156,20 @@ func SweepIDOfReport(key string) (string, bool) {
 	return id, true
 }
 
+// SweepIDOf returns the sweep id of any key in a sweep's folder (its report
+// or a manifest part), and false for any other key.
+func SweepIDOf(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, sweeps)
+	if !ok {
+		return "", false
+	}
+	id, _, ok := strings.Cut(rest, "/")
+	if !ok || id == "" {
+		return "", false
+	}
+	return id, true
+}
+
 // SweepManifest is the folder of sweep id's manifest parts.
 func SweepManifest(id string) string { return sweeps + seg(id) + "/manifest/" }
 
@@ -186,6 +200,10 @@ func ManifestPartOf(id, key string) (int, bool) {
 }
 
 // --- dead letters ---
+
+// DeadLetters is the folder of every dead letter's copy, listed whole by an
+// erasure looking for the copies that name its subject.
+func DeadLetters() string { return deadLetters }
 
 // DeadLetter is where the copy of a dead-lettered task is kept. The time of
 // the failure (unix seconds) is part of it, so that a task retried and

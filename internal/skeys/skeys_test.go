@@ -230,3 +230,22 @@ func TestUnquarantined(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepIDOf(t *testing.T) {
+	for key, want := range map[string]string{
+		skeys.SweepReport("s-1"):                        "s-1",
+		skeys.SweepManifestPart("s-2", 3):               "s-2",
+		"sweeps/":                                       "",
+		"sweeps/x":                                      "",
+		skeys.Quarantined("s-1", "users/a"):             "",
+		skeys.DeadLetter("photo", "t", time.Unix(1, 0)): "",
+	} {
+		got, ok := skeys.SweepIDOf(key)
+		if got != want || ok != (want != "") {
+			t.Errorf("SweepIDOf(%q) = %q, %v; want %q", key, got, ok, want)
+		}
+	}
+	if k := skeys.DeadLetter("photo", "t", time.Unix(1, 0)); k[:len(skeys.DeadLetters())] != skeys.DeadLetters() {
+		t.Errorf("a dead letter's copy %s is outside %s", k, skeys.DeadLetters())
+	}
+}

@@ -60,6 +60,11 @@ type Report struct {
 	// "reclaimed" (no longer an orphan when moved), "merge_queued" (an
 	// expired guest whose merge waits in the queue), "gone" (deleted since).
 	Skipped map[string]int64 `json:"skipped"`
+	// Erased objects belonged to erased users: deleted at once instead of
+	// quarantined (nothing of theirs waits for a restore), and their
+	// manifest lines dropped.
+	Erased      int64 `json:"erased,omitempty"`
+	ErasedBytes int64 `json:"erased_bytes,omitempty"`
 
 	PurgedAt    *time.Time `json:"purged_at,omitempty"`
 	Purged      int64      `json:"purged"`

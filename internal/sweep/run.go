@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -302,15 +303,29 @@ func (s *Sweeper) quarantine(ctx context.Context, st *runState) error {
 			return err
 		}
 		// A retried part is counted afresh: its counts were not saved.
+		var erased []string
 		for i := 0; i < len(entries); {
 			j, id := i, skeys.OwnerOf(entries[i].Key)
 			for j < len(entries) && skeys.OwnerOf(entries[j].Key) == id {
 				j++
 			}
-			if err := s.quarantineOwner(ctx, st, id, entries[i:j], now); err != nil {
+			isErased, err := s.quarantineOwner(ctx, st, id, entries[i:j], now)
+			if err != nil {
 				return err
 			}
+			if isErased {
+				erased = append(erased, id)
+			}
 			i = j
+		}
+		// The lines of erased owners go from the manifest once their
+		// objects are deleted: nothing is left to restore, and the lines
+		// would name the person. A retried part reads the part as
+		// rewritten, its erased owners' objects already gone.
+		if kept := slices.DeleteFunc(slices.Clone(entries), func(e Entry) bool { return slices.Contains(erased, skeys.OwnerOf(e.Key)) }); len(kept) < len(entries) {
+			if err := s.writePart(ctx, st.SweepID, st.QParts, kept); err != nil {
+				return err
+			}
 		}
 		st.QParts++
 		if err := s.saveState(ctx, st); err != nil {
@@ -320,7 +335,9 @@ func (s *Sweeper) quarantine(ctx context.Context, st *runState) error {
 	return nil
 }
 
-func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, entries []Entry, now time.Time) error {
+// quarantineOwner moves id's candidates to quarantine, or deletes them if
+// id is erased (which it reports).
+func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, entries []Entry, now time.Time) (erased bool, _ error) {
 	r := &st.Report
 	if s.p.Locks != nil {
 		lk, err := s.p.Locks.Acquire(ctx, "sweep:"+st.SweepID, id)
@@ -329,16 +346,16 @@ func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, 
 			// A merge or erasure is working on this user: leave its objects
 			// to the next sweep, which will see the outcome.
 			r.Skipped["busy"] += int64(len(entries))
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		defer lk.Release(context.WithoutCancel(ctx))
 	}
 	now2, err := s.classifyOwner(ctx, id, now)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if now2.reason == GuestExpired && s.p.Queue != nil {
 		// A guest whose merge is enqueued (or waits for a retry, or for a
@@ -347,18 +364,18 @@ func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, 
 		// may have been enqueued at any time since the mark.
 		queued, err := s.p.Queue.Queued(ctx, id)
 		if err != nil {
-			return fmt.Errorf("sweep %s: merges queued for %s: %w", st.SweepID, id, err)
+			return false, fmt.Errorf("sweep %s: merges queued for %s: %w", st.SweepID, id, err)
 		}
 		if queued {
 			r.Skipped["merge_queued"] += int64(len(entries))
-			return nil
+			return false, nil
 		}
 	}
 	if now2.reason == GuestExpired {
 		// Written before anything moves: a merge of this guest, which
 		// waits for this lock, finds what moved (Reclaim).
 		if err := s.recordQuarantine(ctx, st, id, len(entries)); err != nil {
-			return err
+			return false, err
 		}
 	}
 	movedBefore := r.Moved
@@ -377,15 +394,26 @@ func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, 
 			} else if errors.Is(err, storage.ErrNotFound) {
 				r.Skipped["gone"]++
 			} else {
-				return err
+				return false, err
 			}
 			continue
 		case err != nil:
-			return err
+			return false, err
 		case o.Size != e.Size || !o.Modified.Truncate(time.Second).Equal(e.Modified.Truncate(time.Second)):
 			// Compared to the second: S3 lists milliseconds but HEAD
 			// answers whole seconds.
 			r.Skipped["changed"]++
+			continue
+		}
+		if now2.reason == Erased {
+			// Nothing of an erased person is kept for a restore window:
+			// there is nobody to restore it to, and the erasure promised
+			// it gone.
+			if err := s.p.Store.Delete(ctx, e.Key); err != nil {
+				return false, fmt.Errorf("sweep %s: delete an erased user's leftover: %w", st.SweepID, err)
+			}
+			r.Erased++
+			r.ErasedBytes += e.Size
 			continue
 		}
 		if err := s.p.Store.Move(ctx, e.Key, e.To); err != nil {
@@ -393,7 +421,7 @@ func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, 
 				r.Skipped["gone"]++
 				continue
 			}
-			return fmt.Errorf("sweep %s: quarantine: %w", st.SweepID, err)
+			return false, fmt.Errorf("sweep %s: quarantine: %w", st.SweepID, err)
 		}
 		r.Moved++
 		r.MovedBytes += e.Size
@@ -401,7 +429,7 @@ func (s *Sweeper) quarantineOwner(ctx context.Context, st *runState, id string, 
 	if now2.reason == GuestExpired {
 		// What did move, for the merge's figures (candidates rewritten or
 		// deleted since the mark did not).
-		return s.recordQuarantine(ctx, st, id, int(r.Moved-movedBefore))
+		return false, s.recordQuarantine(ctx, st, id, int(r.Moved-movedBefore))
 	}
-	return nil
+	return now2.reason == Erased, nil
 }

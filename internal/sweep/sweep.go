@@ -9,6 +9,8 @@
 //     scanned (then the sweep stops and alerts: an upstream outage or a bug
 //     looks like "everything is orphaned"), every candidate moves to
 //     quarantine/{sweep-id}/{original key}, part by part, checkpointed.
+//     An erased owner's candidates are deleted instead, and their manifest
+//     lines dropped: nothing of an erased person waits for a restore.
 //  3. Purge (a separate run): quarantines older than RestoreWindow are
 //     deleted. Until then Restore puts them back from the manifest.
 //
