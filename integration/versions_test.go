@@ -313,3 +313,47 @@ func exactVersions(t *testing.T, c *minio.Client, bucket, key string) []minio.Ob
 	}
 	return out
 }
+
+// What the sweep does to a leftover on a versioned bucket, through the same
+// store calls: quarantining it (Move) leaves no version of the user's key,
+// and purging the quarantine (DeleteMany of what it lists) leaves none of
+// the quarantined one.
+func TestQuarantineMoveAndPurgeVersioned(t *testing.T) {
+	ctx := context.Background()
+	s3 := harness.StartS3Versioned(t)
+	bucket := s3.NewVersionedBucket(t, false)
+	store, err := storage.Open(ctx, s3.BucketURL(bucket), storage.Credentials{AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s3.Client()
+	key := "users/u-sw/photos/a.jpg"
+	for _, body := range []string{"one", "two", "three"} {
+		if _, err := c.PutObject(ctx, bucket, key, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := skeys.Quarantined("sw-1", key)
+	if err := store.Move(ctx, key, to); err != nil {
+		t.Fatal(err)
+	}
+	if left := versionsUnder(t, c, bucket, "users/u-sw/"); len(left) != 0 {
+		t.Errorf("after the quarantine, versions of the user's key: %v", left)
+	}
+	var listed []string
+	for o, err := range store.List(ctx, skeys.QuarantinePrefix("sw-1"), "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, o.Key)
+	}
+	if len(listed) != 1 {
+		t.Fatalf("quarantine lists %v, want %s", listed, to)
+	}
+	if err := store.DeleteMany(ctx, listed); err != nil {
+		t.Fatal(err)
+	}
+	if left := versionsUnder(t, c, bucket, skeys.QuarantinePrefix("sw-1")); len(left) != 0 {
+		t.Errorf("after the purge, versions in quarantine: %v", left)
+	}
+}
