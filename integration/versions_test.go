@@ -3,6 +3,9 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/storage/storagetest"
 	"github.com/lifecycle-worker/lifecycle/internal/testutil"
+	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
 // The conformance suite holds on a versioned bucket and on one with object
@@ -33,12 +37,13 @@ func TestS3ConformanceVersioned(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			storagetest.Run(t, func(t *testing.T) storage.Store {
-				s, err := storage.Open(t.Context(), s3.BucketURL(s3.NewVersionedBucket(t, lock)), creds)
+				bucket := s3.NewVersionedBucket(t, lock)
+				s, err := storage.Open(t.Context(), s3.BucketURL(bucket), creds)
 				if err != nil {
 					t.Fatal(err)
 				}
 				cfg, ok := storage.Describe(s)
-				if want := (storage.BucketConfig{Versioning: "Enabled", ObjectLock: lock}); !ok || cfg != want {
+				if want := (storage.BucketConfig{Bucket: bucket, Versioning: "Enabled", ObjectLock: lock}); !ok || cfg != want {
 					t.Fatalf("bucket config %+v, want %+v", cfg, want)
 				}
 				return s
@@ -138,15 +143,218 @@ func TestEraseVersionedBucket(t *testing.T) {
 		t.Fatalf("findings %+v, want only %s", rec.State.Unconfirmed, step)
 	}
 	answer := rec.State.Unconfirmed[i].Answer
-	// The lock's mode and until-date are asked of the server
-	// (GetObjectRetention); versitygw v1.8.0's answer is not read yet, so
-	// only the key and the refusal are checked here.
-	for _, want := range []string{"users/u-ver/invoices/2026.pdf", "object lock", "Art. 17(3)"} {
+	// The lock is the invoice's own, read from the server: versitygw's
+	// retention answer is not readable by minio-go, its HEAD of the
+	// version is.
+	lock := "retention COMPLIANCE until " + until.Format(time.RFC3339)
+	for _, want := range []string{"users/u-ver/invoices/2026.pdf", lock, "Art. 17(3)"} {
 		if !strings.Contains(answer, want) {
 			t.Errorf("finding %q does not name %q", answer, want)
 		}
 	}
 
-	// Resolving it (erasure resolve) is left to the erasure tests: the
-	// finding above is what the person reads.
+	// A person confirms the legal obligation: the request ends done, and
+	// the signed receipt names the kept version, its lock and the reason.
+	out, code := b.cli(t, "erasure", "resolve", subject.requestID, "--step", step, "--as", "retained", "--reason", "invoices are kept 10 years (HGB 257)")
+	if code != 0 || !strings.Contains(out, "status done") {
+		t.Fatalf("erasure resolve: status %d:\n%s", code, out)
+	}
+	obj, err := c.GetObject(ctx, bucket, skeys.Receipt(subject.requestID), minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rc erasure.Receipt
+	if err := json.NewDecoder(obj).Decode(&rc); err != nil {
+		t.Fatalf("receipt: %v", err)
+	}
+	obj.Close()
+	j := slices.IndexFunc(rc.Steps, func(s erasure.ReceiptStep) bool { return s.Step == step })
+	if j < 0 {
+		t.Fatalf("receipt has no step %s: %+v", step, rc.Steps)
+	}
+	if got := rc.Steps[j]; got.Outcome != erasure.Retained || !strings.Contains(got.Answer, "users/u-ver/invoices/2026.pdf") || !strings.Contains(got.Answer, lock) {
+		t.Errorf("receipt step %+v, want retained naming the invoice and %q", got, lock)
+	}
+	if len(rc.Resolutions) != 1 || !strings.Contains(rc.Resolutions[0].Reason, "HGB 257") {
+		t.Errorf("receipt resolutions %+v, want the person's reason", rc.Resolutions)
+	}
+}
+
+// A photo deletion of our own storage on a versioned bucket removes every
+// version and delete marker of that key, even when the current version is
+// already a delete marker (Stat then answers "not found", yet the earlier
+// versions are readable). A version under retention is not retried and not
+// counted deleted: the task is dead-lettered, its reason naming the lock's
+// mode and until-date, for a person to decide (GDPR Art. 17(3)). The worker
+// tells an operator the bucket's versioning and lock on /readyz and in
+// lifecycle_storage_bucket_info.
+func TestPhotoDeletionVersionedBucket(t *testing.T) {
+	ctx := context.Background()
+	s3 := harness.StartS3Versioned(t)
+	bucket := s3.NewVersionedBucket(t, true)
+	s3.Bucket = bucket
+	redis := harness.StartRedis(t, nil)
+	c := s3.Client()
+	put := func(key, body string, opts minio.PutObjectOptions) {
+		t.Helper()
+		if _, err := c.PutObject(ctx, bucket, key, strings.NewReader(body), int64(len(body)), opts); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+	}
+	remove := func(key string) {
+		t.Helper()
+		if err := c.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const (
+		hidden  = "users/u-ph/photos/a.jpg" // two versions under a delete marker
+		current = "users/u-ph/photos/b.jpg" // a version, a marker, a current version
+		locked  = "users/u-ph/photos/c.jpg" // a locked version under a current one
+		longer  = "users/u-ph/photos/a.jpg2"
+	)
+	put(hidden, "one", minio.PutObjectOptions{})
+	put(hidden, "two", minio.PutObjectOptions{})
+	remove(hidden)
+	put(current, "one", minio.PutObjectOptions{})
+	remove(current)
+	put(current, "two", minio.PutObjectOptions{})
+	until := time.Now().Add(365 * 24 * time.Hour).UTC().Truncate(time.Second)
+	put(locked, "kept by law", minio.PutObjectOptions{Mode: minio.Compliance, RetainUntilDate: until})
+	put(locked, "current", minio.PutObjectOptions{})
+	put(longer, "another photo", minio.PutObjectOptions{})
+	for _, key := range []string{hidden, current, locked} {
+		if n := len(exactVersions(t, c, bucket, key)); n < 2 {
+			t.Fatalf("%s: %d versions before the deletion, want several", key, n)
+		}
+	}
+
+	addr := testutil.FreeAddr(t)
+	harness.StartProcess(t, harness.WorkerEnv(t, redis.URL(), t.TempDir(), nil,
+		"LIFECYCLE_HTTP_ADDR="+addr, "LIFECYCLE_STORAGE="+s3.URL(),
+		"LIFECYCLE_S3_ACCESS_KEY="+s3.AccessKey, "LIFECYCLE_S3_SECRET_KEY="+s3.SecretKey), "worker")
+	client := tasks.NewClient(redis.Opt())
+	defer client.Close()
+	ids := map[string]string{}
+	for _, key := range []string{hidden, current, locked} {
+		res, err := client.EnqueuePhotoDelete(ctx, tasks.PhotoDeletePayload{System: tasks.SystemStorage, UserID: "u-ph", Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[key] = res.TaskID
+	}
+	// What the producer reads on the status route.
+	status := func(key string) (st struct{ State, Outcome, Reason string }) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/v1/photo-deletions/" + ids[key])
+		if err != nil {
+			return st
+		}
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		return st
+	}
+	for key, want := range map[string]string{hidden: "completed", current: "completed", locked: "dead-lettered"} {
+		testutil.Eventually(t, 60*time.Second, func() bool { return status(key).State == want },
+			"%s: task %s not %s: %+v", key, ids[key], want, testutil.Later(func() any { return status(key) }))
+	}
+	for _, key := range []string{hidden, current} {
+		if st := status(key); st.Outcome != "succeeded" {
+			t.Errorf("%s: outcome %q, want succeeded (earlier versions were there to delete)", key, st.Outcome)
+		}
+		if left := exactVersions(t, c, bucket, key); len(left) != 0 {
+			t.Errorf("%s: versions left after its deletion: %v", key, left)
+		}
+	}
+	if left := exactVersions(t, c, bucket, longer); len(left) != 1 {
+		t.Errorf("%s, another key under the same prefix: %v, want its one version", longer, left)
+	}
+	left := exactVersions(t, c, bucket, locked)
+	if len(left) != 1 || left[0].IsLatest && left[0].IsDeleteMarker {
+		t.Errorf("%s: left %+v, want the locked version alone", locked, left)
+	}
+	reason := status(locked).Reason
+	for _, want := range []string{locked, "retained by object lock", "COMPLIANCE", "until " + until.Format(time.RFC3339)} {
+		if !strings.Contains(reason, want) {
+			t.Errorf("dead-letter reason %q does not name %q", reason, want)
+		}
+	}
+
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `"storage":{"bucket":"` + bucket + `","versioning":"Enabled","object_lock":true}`; !strings.Contains(string(body), want) {
+		t.Errorf("/readyz = %s, want it to contain %s", body, want)
+	}
+	resp, err = http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `lifecycle_storage_bucket_info{bucket="` + bucket + `",lock_mode="",object_lock="true",versioning="Enabled"} 1`; !strings.Contains(string(body), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+}
+
+// exactVersions lists the versions and delete markers of key itself.
+func exactVersions(t *testing.T, c *minio.Client, bucket, key string) []minio.ObjectInfo {
+	t.Helper()
+	var out []minio.ObjectInfo
+	for o := range c.ListObjectsIter(context.Background(), bucket, minio.ListObjectsOptions{Prefix: key, Recursive: true, WithVersions: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		if o.Key == key {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// What the sweep does to a leftover on a versioned bucket, through the same
+// store calls: quarantining it (Move) leaves no version of the user's key,
+// and purging the quarantine (DeleteMany of what it lists) leaves none of
+// the quarantined one.
+func TestQuarantineMoveAndPurgeVersioned(t *testing.T) {
+	ctx := context.Background()
+	s3 := harness.StartS3Versioned(t)
+	bucket := s3.NewVersionedBucket(t, false)
+	store, err := storage.Open(ctx, s3.BucketURL(bucket), storage.Credentials{AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s3.Client()
+	key := "users/u-sw/photos/a.jpg"
+	for _, body := range []string{"one", "two", "three"} {
+		if _, err := c.PutObject(ctx, bucket, key, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := skeys.Quarantined("sw-1", key)
+	if err := store.Move(ctx, key, to); err != nil {
+		t.Fatal(err)
+	}
+	if left := versionsUnder(t, c, bucket, "users/u-sw/"); len(left) != 0 {
+		t.Errorf("after the quarantine, versions of the user's key: %v", left)
+	}
+	var listed []string
+	for o, err := range store.List(ctx, skeys.QuarantinePrefix("sw-1"), "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, o.Key)
+	}
+	if len(listed) != 1 {
+		t.Fatalf("quarantine lists %v, want %s", listed, to)
+	}
+	if err := store.DeleteMany(ctx, listed); err != nil {
+		t.Fatal(err)
+	}
+	if left := versionsUnder(t, c, bucket, skeys.QuarantinePrefix("sw-1")); len(left) != 0 {
+		t.Errorf("after the purge, versions in quarantine: %v", left)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/config"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/scheduler"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -187,6 +188,10 @@ func apiHandler(ctx context.Context, rdb redis.UniversalClient, reg *metrics.Reg
 			return nil, err
 		}
 		rec.Store = store
+		if bc, ok := storage.Describe(store); ok {
+			p.Bucket = &bc
+			reg.SetBucket(bc.Bucket, bc.Versioning, bc.ObjectLock, bc.LockMode)
+		}
 		// Without Artifi: the console lists and restores sweeps, it does
 		// not run them.
 		if p.Console.Sweeps, err = newSweeper(cfg, rdb, store, nil, log); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/internal/apitoken"
 	"github.com/lifecycle-worker/lifecycle/internal/audit"
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
 )
 
 // Pinger checks a dependency the process cannot work without.
@@ -59,9 +60,23 @@ type Params struct {
 	// (GET /v1/erasures/{id}/receipt); nil leaves the route out.
 	Receipts func(ctx context.Context, id string) ([]byte, error)
 
+	// Bucket is what the process read of its storage bucket at start
+	// (versioning, object lock), shown by /readyz; nil for a file store or
+	// none.
+	Bucket *storage.BucketConfig
+
 	// Console serves the browser console at /console/ and asynq's monitor
 	// at /monitor/ (console.go); nil leaves them out.
 	Console *Console
+}
+
+// readiness is the answer of /readyz. Storage tells an operator how
+// deletes behave: on a versioned bucket each version is removed, and with
+// object lock some deletes end retained.
+type readiness struct {
+	Status  string                `json:"status"`
+	Redis   string                `json:"redis"`
+	Storage *storage.BucketConfig `json:"storage,omitempty"`
 }
 
 // ReadyTimeout bounds the readiness probe's Redis ping, so that a hung Redis
@@ -79,10 +94,10 @@ func New(p Params) http.Handler {
 		defer cancel()
 		if err := p.Redis.Ping(ctx); err != nil {
 			p.Log.Warn().Err(err).Msg("not ready: redis unreachable")
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "redis": "unreachable"})
+			writeJSON(w, http.StatusServiceUnavailable, readiness{Status: "unavailable", Redis: "unreachable", Storage: p.Bucket})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "redis": "ok"})
+		writeJSON(w, http.StatusOK, readiness{Status: "ready", Redis: "ok", Storage: p.Bucket})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Gatherer, promhttp.HandlerOpts{}))
 	rt := &router{mux: http.NewServeMux(), log: p.Log}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
 )
 
 func TestProbesAndMetrics(t *testing.T) {
@@ -43,5 +45,31 @@ func TestProbesAndMetrics(t *testing.T) {
 	New(Params{Gatherer: reg}).ServeHTTP(rec, httptest.NewRequest("POST", "/healthz", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST /healthz = %d, want 405", rec.Code)
+	}
+}
+
+// /readyz tells an operator how the bucket takes deletes, ready or not: on
+// a versioned bucket each version is removed, with object lock some
+// deletes end retained. A process without a bucket says nothing of one.
+func TestReadyzNamesBucket(t *testing.T) {
+	bucket := &storage.BucketConfig{Bucket: "assets", Versioning: "Enabled", ObjectLock: true, LockMode: "GOVERNANCE", LockPeriod: "30DAYS"}
+	tests := []struct {
+		redis  error
+		bucket *storage.BucketConfig
+		status int
+		want   string
+	}{
+		{nil, bucket, 200, `{"status":"ready","redis":"ok","storage":{"bucket":"assets","versioning":"Enabled","object_lock":true,"lock_mode":"GOVERNANCE","lock_period":"30DAYS"}}`},
+		{errors.New("down"), bucket, 503, `{"status":"unavailable","redis":"unreachable","storage":{"bucket":"assets","versioning":"Enabled","object_lock":true,"lock_mode":"GOVERNANCE","lock_period":"30DAYS"}}`},
+		{nil, &storage.BucketConfig{Bucket: "plain", Versioning: "Off"}, 200, `{"status":"ready","redis":"ok","storage":{"bucket":"plain","versioning":"Off","object_lock":false}}`},
+		{nil, nil, 200, `{"status":"ready","redis":"ok"}`},
+	}
+	for _, tt := range tests {
+		h := New(Params{Redis: PingFunc(func(context.Context) error { return tt.redis }), Gatherer: prometheus.NewRegistry(), Log: zerolog.Nop(), Bucket: tt.bucket})
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		if got := strings.TrimSpace(rec.Body.String()); rec.Code != tt.status || got != tt.want {
+			t.Errorf("GET /readyz = %d %s, want %d %s", rec.Code, got, tt.status, tt.want)
+		}
 	}
 }

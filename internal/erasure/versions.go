@@ -43,8 +43,11 @@ func describeKept(kept []storage.Retained) string {
 	parts := make([]string, len(kept))
 	for i, k := range kept {
 		var why []string
-		if k.Mode != "" {
+		switch {
+		case k.Mode != "" && !k.Until.IsZero():
 			why = append(why, fmt.Sprintf("retention %s until %s", k.Mode, k.Until.UTC().Format(time.RFC3339)))
+		case k.Mode != "":
+			why = append(why, "retention "+k.Mode)
 		}
 		if k.LegalHold {
 			why = append(why, "legal hold")

@@ -4,6 +4,8 @@
 package metrics
 
 import (
+	"strconv"
+
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -69,6 +71,18 @@ type Registry struct {
 	// (data back, or a read proving nothing), by system; each reopens its
 	// request as needs_review.
 	ErasureAuditFindings *prometheus.CounterVec
+	// BucketInfo is 1 for the bucket the process opened at start, labelled
+	// with its versioning and object lock (SetBucket): on a versioned
+	// bucket every delete removes each version, and with object lock some
+	// deletes end retained for a person to confirm.
+	BucketInfo *prometheus.GaugeVec
+}
+
+// SetBucket records what the process learned of its bucket at start, in
+// place of anything recorded before.
+func (r *Registry) SetBucket(bucket, versioning string, objectLock bool, lockMode string) {
+	r.BucketInfo.Reset()
+	r.BucketInfo.WithLabelValues(bucket, versioning, strconv.FormatBool(objectLock), lockMode).Set(1)
 }
 
 // New builds the registry. inspector may be nil (a process without Redis
@@ -110,7 +124,11 @@ func New(inspector *asynq.Inspector) *Registry {
 		Name: "lifecycle_erasure_audit_findings_total",
 		Help: "Findings of audits of finished erasures (data of an erased subject back, or a read proving nothing), by system; each reopens its request as needs_review.",
 	}, []string{"system"})
-	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters, r.BucketMissing, r.StorageDegraded, r.DeadLetterCopyFailures, r.UnservedTasks, r.ErasureAuditFindings,
+	r.BucketInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifecycle_storage_bucket_info",
+		Help: "1 for the storage bucket read at start, by its versioning (Enabled, Suspended, Off, Unknown), object lock (true, false) and default lock mode.",
+	}, []string{"bucket", "versioning", "object_lock", "lock_mode"})
+	r.MustRegister(r.Tasks.Outcomes, r.Tasks.Duration, r.DeadLetters, r.BucketMissing, r.StorageDegraded, r.DeadLetterCopyFailures, r.UnservedTasks, r.ErasureAuditFindings, r.BucketInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if inspector != nil {
 		r.MustRegister(newQueueCollector(inspector))

@@ -8,7 +8,7 @@ package photo
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
 	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
@@ -80,14 +80,20 @@ func (d *Deleter) BPMAvatar(ctx context.Context, user string) error {
 	return d.BPM.DeleteAvatar(ctx, user)
 }
 
-// StoredObject deletes one object of ours. Deleting a missing key succeeds
+// StoredObject deletes one object of ours, and on a versioned bucket every
+// version and delete marker of it. Deleting a missing key succeeds
 // silently, so it is looked up first: the outcome then says whether we
-// deleted it or it was already gone.
+// deleted something or it was already gone. A version that the bucket's
+// object lock keeps fails the task permanently (storage.ErrRetained, naming
+// the lock): retrying cannot lift it, and only a person can say whether
+// the obligation behind it stands (GDPR Art. 17(3)).
 func (d *Deleter) StoredObject(ctx context.Context, key string) error {
-	if _, err := d.Objects.Stat(ctx, key); errors.Is(err, storage.ErrNotFound) {
-		return errclass.AsGone(err)
-	} else if err != nil {
+	held, err := storage.Held(ctx, d.Objects, key)
+	if err != nil {
 		return err
+	}
+	if !held {
+		return errclass.AsGone(fmt.Errorf("storage: %q: %w", key, storage.ErrNotFound))
 	}
 	return d.Objects.Delete(ctx, key)
 }

@@ -23,7 +23,8 @@ import (
 
 // BucketConfig is what the service learned of its bucket at start.
 type BucketConfig struct {
-	Versioning string `json:"versioning"`            // "Enabled", "Suspended" or "Off"
+	Bucket     string `json:"bucket"`
+	Versioning string `json:"versioning"`            // "Enabled", "Suspended", "Off" or "Unknown"
 	ObjectLock bool   `json:"object_lock"`           // object lock enabled on the bucket
 	LockMode   string `json:"lock_mode,omitempty"`   // default retention mode, if any
 	LockPeriod string `json:"lock_period,omitempty"` // default retention period, e.g. "30DAYS"
@@ -40,7 +41,9 @@ func (c BucketConfig) Versioned() bool { return c.Versioning != "Off" }
 func Describe(s any) (BucketConfig, bool) {
 	switch st := s.(type) {
 	case *s3Store:
-		return st.config, true
+		c := st.config
+		c.Bucket = st.bucket
+		return c, true
 	case traced:
 		return Describe(st.s)
 	}
@@ -147,7 +150,10 @@ func (e *RetainedError) Error() string {
 		}
 		fmt.Fprintf(&b, "; %q", r.Key)
 		if r.Mode != "" {
-			fmt.Fprintf(&b, " %s until %s", r.Mode, r.Until.UTC().Format(time.RFC3339))
+			fmt.Fprintf(&b, " %s", r.Mode)
+		}
+		if !r.Until.IsZero() {
+			fmt.Fprintf(&b, " until %s", r.Until.UTC().Format(time.RFC3339))
 		}
 		if r.LegalHold {
 			b.WriteString(" legal hold")
@@ -171,15 +177,17 @@ func lockRefusal(err error) bool {
 		(strings.Contains(msg, "object lock") || strings.Contains(msg, "retention") || strings.Contains(msg, "legal hold") || strings.Contains(msg, "worm"))
 }
 
-// retained asks why a version is locked.
+// retained asks why a version is locked. What it records must be true of
+// that version: a server that cannot answer GetObjectRetention for it is
+// asked with a HEAD of the version, whose lock headers say the same
+// (versitygw v1.8.0 answers the retention under a root element minio-go
+// does not read, <ObjectLockRetention>, but its HEAD carries the lock). The
+// current version's lock is never taken for an older one's; what no answer
+// gives stays empty, and the refusal alone is recorded.
 func (s *s3Store) retained(ctx context.Context, v version, answer error) Retained {
 	r := Retained{Key: v.Key, VersionID: v.ID, Answer: minio.ToErrorResponse(answer).Message}
-	mode, until, err := s.client.GetObjectRetention(ctx, s.bucket, v.Key, v.ID)
-	if err != nil {
-		// Some servers (versitygw) answer only for the current version.
-		mode, until, err = s.client.GetObjectRetention(ctx, s.bucket, v.Key, "")
-	}
-	if err == nil {
+	mode, until, rerr := s.client.GetObjectRetention(ctx, s.bucket, v.Key, v.ID)
+	if rerr == nil {
 		if mode != nil {
 			r.Mode = mode.String()
 		}
@@ -187,8 +195,25 @@ func (s *s3Store) retained(ctx context.Context, v version, answer error) Retaine
 			r.Until = *until
 		}
 	}
-	if hold, err := s.client.GetObjectLegalHold(ctx, s.bucket, v.Key, minio.GetObjectLegalHoldOptions{VersionID: v.ID}); err == nil && hold != nil {
+	hold, herr := s.client.GetObjectLegalHold(ctx, s.bucket, v.Key, minio.GetObjectLegalHoldOptions{VersionID: v.ID})
+	if herr == nil && hold != nil {
 		r.LegalHold = *hold == minio.LegalHoldEnabled
+	}
+	if rerr == nil && herr == nil {
+		return r
+	}
+	info, err := s.client.StatObject(ctx, s.bucket, v.Key, minio.StatObjectOptions{VersionID: v.ID})
+	if err != nil {
+		return r
+	}
+	if rerr != nil {
+		r.Mode = strings.ToUpper(info.Metadata.Get("X-Amz-Object-Lock-Mode"))
+		if t, err := time.Parse(time.RFC3339, info.Metadata.Get("X-Amz-Object-Lock-Retain-Until-Date")); err == nil {
+			r.Until = t
+		}
+	}
+	if herr != nil {
+		r.LegalHold = strings.EqualFold(info.Metadata.Get("X-Amz-Object-Lock-Legal-Hold"), "ON")
 	}
 	return r
 }
@@ -274,6 +299,37 @@ func (s *s3Store) deleteAllVersions(ctx context.Context, keys []string) error {
 		return errclass.AsPermanent(&RetainedError{Retained: kept})
 	}
 	return nil
+}
+
+// Held reports whether s holds anything of key: the object, or on a
+// versioned bucket any version or delete marker of it. A key whose current
+// version is a delete marker answers "not found" to Stat, yet its earlier
+// versions are readable: a deletion that trusted Stat would call it already
+// gone and leave them.
+func Held(ctx context.Context, s interface {
+	Stat(ctx context.Context, key string) (Object, error)
+}, key string) (bool, error) {
+	var st *s3Store
+	switch v := s.(type) {
+	case *s3Store:
+		st = v
+	case traced:
+		if inner, ok := v.s.(*s3Store); ok {
+			st = inner
+		}
+	}
+	if st != nil && st.config.Versioned() {
+		if err := ValidateKey(key); err != nil {
+			return false, err
+		}
+		vs, err := st.versions(ctx, key, true)
+		return len(vs) > 0, err
+	}
+	_, err := s.Stat(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Purge is the result of PurgePrefix.
