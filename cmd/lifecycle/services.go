@@ -65,6 +65,10 @@ type base struct {
 	inspector *asynq.Inspector
 	reg       *metrics.Registry
 	running   *handlers.Running // task handlers in flight
+	// store is the object store the worker's handlers opened (newMux), for
+	// the API to share: opening it again would read the bucket's
+	// configuration twice. Nil in a process without handlers.
+	store storage.Store
 }
 
 func openBase(ctx context.Context, cfg *config.Config) (*base, error) {
@@ -88,7 +92,7 @@ func (b *base) Close() {
 
 // serveHTTP serves the API on the base's listener until ctx ends.
 func (b *base) serveHTTP(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
-	h, err := apiHandler(ctx, b.rdb, b.reg, cfg, log)
+	h, err := apiHandler(ctx, b, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -159,7 +163,8 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-func apiHandler(ctx context.Context, rdb redis.UniversalClient, reg *metrics.Registry, cfg *config.Config, log zerolog.Logger) (http.Handler, error) {
+func apiHandler(ctx context.Context, b *base, cfg *config.Config, log zerolog.Logger) (http.Handler, error) {
+	rdb, reg := b.rdb, b.reg
 	erasures := newErasureService(rdb, cfg)
 	reg.MustRegister(erasure.NewCollector(erasures.Store, log))
 	tokens, err := apitoken.NewSet(cfg.APITokens...)
@@ -183,9 +188,11 @@ func apiHandler(ctx context.Context, rdb redis.UniversalClient, reg *metrics.Reg
 		},
 	}
 	if cfg.Storage != "" {
-		store, err := openStore(ctx, cfg, log, nil)
-		if err != nil {
-			return nil, err
+		store := b.store
+		if store == nil {
+			if store, err = openStore(ctx, cfg, log, nil); err != nil {
+				return nil, err
+			}
 		}
 		rec.Store = store
 		if bc, ok := storage.Describe(store); ok {

@@ -215,6 +215,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 	if err != nil {
 		return nil, err
 	}
+	b.store = store
 	ev := log.Info().Str("storage", store.String())
 	if bc, ok := storage.Describe(store); ok {
 		// Once, at start: on a versioned bucket every delete removes each
