@@ -17,9 +17,11 @@ import (
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/identity"
+	"github.com/lifecycle-worker/lifecycle/internal/merge"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/storage/storagetest"
+	"github.com/lifecycle-worker/lifecycle/internal/sweep"
 	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -356,5 +358,56 @@ func TestQuarantineMoveAndPurgeVersioned(t *testing.T) {
 	}
 	if left := versionsUnder(t, c, bucket, skeys.QuarantinePrefix("sw-1")); len(left) != 0 {
 		t.Errorf("after the purge, versions in quarantine: %v", left)
+	}
+}
+
+// TestSweepPurgeVersioned: a sweep's purge on a versioned bucket leaves
+// nothing of its quarantine, not even versions hidden behind a delete
+// marker, which a listing of current objects does not show.
+func TestSweepPurgeVersioned(t *testing.T) {
+	ctx := context.Background()
+	s3 := harness.StartS3Versioned(t)
+	bucket := s3.NewVersionedBucket(t, false)
+	store, err := storage.Open(ctx, s3.BucketURL(bucket), storage.Credentials{AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rdb := testutil.RealRedis(t)
+	now := time.Now()
+	sw, err := sweep.New(sweep.Params{Store: store, Redis: rdb, Identity: identity.New(rdb), Merges: &merge.Merger{Redis: rdb},
+		RestoreWindow: time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s3.Client()
+	put := func(key, body string) {
+		t.Helper()
+		if _, err := c.PutObject(ctx, bucket, key, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One quarantined key with two versions, and one whose current
+	// version is a delete marker (someone deleted it by hand): its two
+	// older versions are still readable.
+	live, hidden := skeys.Quarantined("sw-v", "users/u-1/a.jpg"), skeys.Quarantined("sw-v", "users/u-2/b.jpg")
+	put(live, "one")
+	put(live, "two")
+	put(hidden, "one")
+	put(hidden, "two")
+	if err := c.RemoveObject(ctx, bucket, hidden, minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	report, _ := json.Marshal(sweep.Report{SweepID: "sw-v", Status: sweep.StatusQuarantined, FinishedAt: now.Add(-2 * time.Hour)})
+	put(skeys.SweepReport("sw-v"), string(report))
+
+	res, err := sw.Purge(ctx, "test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"sw-v"}, res.Sweeps); diff != "" {
+		t.Errorf("purged sweeps (-want +got):\n%s", diff)
+	}
+	if left := versionsUnder(t, c, bucket, skeys.QuarantinePrefix("sw-v")); len(left) != 0 {
+		t.Errorf("after the purge, versions left in quarantine: %v", left)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
@@ -37,8 +36,8 @@ func (s *Sweeper) Forget(ctx context.Context, ids []string) (int, error) {
 	n := 0
 	for _, sw := range sweeps {
 		for _, id := range ids {
-			m, err := s.purgeQuarantined(lctx, skeys.Quarantined(sw, skeys.UserPrefix(id)))
-			n += m
+			m, _, err := s.purgeUnder(lctx, skeys.Quarantined(sw, skeys.UserPrefix(id)), false)
+			n += int(m)
 			if err != nil {
 				return n, fmt.Errorf("sweep %s: purge quarantine of an erased id: %w", sw, err)
 			}
@@ -94,44 +93,6 @@ func (s *Sweeper) sweepIDs(ctx context.Context) ([]string, error) {
 		}
 	}
 	return ids, nil
-}
-
-// purgeQuarantined deletes everything under prefix, in batches, and then
-// what a versioned bucket keeps besides.
-func (s *Sweeper) purgeQuarantined(ctx context.Context, prefix string) (int, error) {
-	n := 0
-	var batch []string
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := s.p.Store.DeleteMany(ctx, batch); err != nil {
-			return err
-		}
-		n += len(batch)
-		batch = batch[:0]
-		return nil
-	}
-	// Deleting behind the listing is safe: List resumes after the last key.
-	for o, err := range s.p.Store.List(ctx, prefix, "") {
-		if err != nil {
-			return n, err
-		}
-		if batch = append(batch, o.Key); len(batch) == purgeBatch {
-			if err := flush(); err != nil {
-				return n, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return n, err
-	}
-	p, err := storage.PurgePrefix(ctx, s.p.Store, prefix)
-	if err == nil && len(p.Retained) > 0 {
-		// Permanent: the lock holds until its date or a person lifts it.
-		err = errclass.AsPermanent(&storage.RetainedError{Retained: p.Retained})
-	}
-	return n, err
 }
 
 // dropLines counts the lines of sweep sw's manifest naming any of ids and,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifecycle-worker/lifecycle/internal/errclass"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
 	"github.com/lifecycle-worker/lifecycle/internal/skeys"
 	"github.com/lifecycle-worker/lifecycle/internal/storage"
@@ -70,6 +71,20 @@ func (s *Sweeper) Purge(ctx context.Context, owner string, dryRun bool) (PurgeRe
 }
 
 func (s *Sweeper) purgeOne(ctx context.Context, id string, dryRun bool) (n, bytes int64, err error) {
+	n, bytes, err = s.purgeUnder(ctx, skeys.QuarantinePrefix(id), dryRun)
+	if err != nil {
+		err = fmt.Errorf("sweep %s: purge: %w", id, err)
+	}
+	return n, bytes, err
+}
+
+// purgeUnder deletes everything under prefix, in batches, and then what a
+// versioned bucket keeps besides: older versions behind a delete marker,
+// which the listing of current objects does not show, and unfinished
+// uploads. A version the object lock keeps is a permanent error: the lock
+// holds until its date or until a person lifts it. With dryRun it only
+// counts.
+func (s *Sweeper) purgeUnder(ctx context.Context, prefix string, dryRun bool) (n, bytes int64, err error) {
 	batch := make([]string, 0, purgeBatch)
 	flush := func() error {
 		if len(batch) == 0 || dryRun {
@@ -77,14 +92,15 @@ func (s *Sweeper) purgeOne(ctx context.Context, id string, dryRun bool) (n, byte
 			return nil
 		}
 		if err := s.p.Store.DeleteMany(ctx, batch); err != nil {
-			return fmt.Errorf("sweep %s: purge: %w", id, err)
+			return err
 		}
 		batch = batch[:0]
 		return nil
 	}
-	for o, err := range s.p.Store.List(ctx, skeys.QuarantinePrefix(id), "") {
+	// Deleting behind the listing is safe: List resumes after the last key.
+	for o, err := range s.p.Store.List(ctx, prefix, "") {
 		if err != nil {
-			return n, bytes, fmt.Errorf("sweep %s: purge: list: %w", id, err)
+			return n, bytes, fmt.Errorf("list: %w", err)
 		}
 		batch = append(batch, o.Key)
 		n++
@@ -95,7 +111,14 @@ func (s *Sweeper) purgeOne(ctx context.Context, id string, dryRun bool) (n, byte
 			}
 		}
 	}
-	return n, bytes, flush()
+	if err := flush(); err != nil || dryRun {
+		return n, bytes, err
+	}
+	p, err := storage.PurgePrefix(ctx, s.p.Store, prefix)
+	if err == nil && len(p.Retained) > 0 {
+		err = errclass.AsPermanent(&storage.RetainedError{Retained: p.Retained})
+	}
+	return n, bytes, err
 }
 
 // RestoreResult is what a restore put back.
