@@ -18,6 +18,7 @@ import (
 // completion, and asynq's re-run of one it failed to record is answered from
 // that record (handlers.Completions).
 func TestRedisKilledAndRestartedFromAOF(t *testing.T) {
+	t.Parallel() // processes of this machine only (main_test.go)
 	const n, outage = 600, 5 * time.Second
 	r := startAOFRedis(t)
 	set := harness.StartSimulators(t)

@@ -23,6 +23,7 @@ import (
 // a user. The erasure must finish with one receipt whose counts match what
 // the simulators and the store hold, and nothing of the user left.
 func TestRollingRestartDuringErasure(t *testing.T) {
+	t.Parallel() // processes of this machine only (main_test.go)
 	const photos, guestPhotos, objects, requestID = 1000, 20, 200, "gdpr-roll-1"
 	const user, guest, bpmUser = "u-roll", "g-roll", "roll.user"
 	ctx := context.Background()
