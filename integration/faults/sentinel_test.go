@@ -162,6 +162,7 @@ func sentinelStatus(api, id string) string {
 // killed; the sentinels promote the replica, and the next ones complete
 // without restarting any lifecycle process.
 func TestSentinelFailover(t *testing.T) {
+	t.Parallel() // a compose project of its own, on free ports (main_test.go)
 	for _, img := range []string{harness.ImageLifecycle, harness.ImageRedis, "lifecycle-sentinel:dev"} {
 		harness.RequireImage(t, img)
 	}
