@@ -237,5 +237,3 @@ func photosLeft(set *sim.Set, jobs []tasks.PhotoDeletePayload) int {
 	}
 	return n
 }
-
-func itoa(n int) string { return fmt.Sprint(n) }
