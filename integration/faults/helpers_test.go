@@ -181,6 +181,35 @@ func outcomes(ps ...*harness.Process) map[string]int {
 	return n
 }
 
+// rerunsAfterDone counts, per task id, the handler runs beyond the first
+// that ended succeeded or already_gone: each such run started after the
+// task's completion was recorded (Completions writes the record before the
+// outcome line) and reached the upstream again, which a recorded completion
+// must prevent (it answers already_completed instead).
+func rerunsAfterDone(ps ...*harness.Process) map[string]int {
+	runs := map[string]int{}
+	for _, p := range ps {
+		sc := bufio.NewScanner(strings.NewReader(p.Output()))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var l struct {
+				TaskID  string `json:"task_id"`
+				Outcome string `json:"outcome"`
+			}
+			if json.Unmarshal(sc.Bytes(), &l) == nil && (l.Outcome == "succeeded" || l.Outcome == "already_gone") {
+				runs[l.TaskID]++
+			}
+		}
+	}
+	extra := map[string]int{}
+	for id, n := range runs {
+		if n > 1 {
+			extra[id] = n - 1
+		}
+	}
+	return extra
+}
+
 // report is a scenario's one line.
 type report struct {
 	name     string

@@ -56,7 +56,9 @@ func (k *kindTally) step(calls, lost int) int {
 // one applied UpdateUserId, and an upstream call repeated only where its
 // answer never arrived: its reply was dropped, or it was in flight at a kill
 // (at most one such repeat per step, and no more than the killed workers'
-// slots). A repeat of work whose completion was recorded is neither.
+// slots). A repeat of work whose completion was recorded is neither: no
+// task runs to the upstream again once a run of it ended succeeded or
+// already gone (its outcome lines, written after the completion record).
 func TestWorkerSIGKILLedRepeatedly(t *testing.T) {
 	t.Parallel() // processes of this machine only (main_test.go)
 	const (
@@ -279,14 +281,20 @@ func TestWorkerSIGKILLedRepeatedly(t *testing.T) {
 		}
 	}
 
+	// No handler ran again once its task's completion was on record.
+	reruns := rerunsAfterDone(ps...)
+	for id, n := range reruns {
+		t.Errorf("task %s: %d more runs reached the upstream after its completion was recorded", id, n)
+	}
+
 	dropped := int(set.Artifi.Faults().Stats().Injected[simfaults.KindDropReply])
 	inFlight := kills * concurrency
 	rep := report{name: "1 worker SIGKILLed x4 (photos, merges, erasures)", in: photos + guests + erasures,
 		out:      queueState{completed: ph.completed + mg.completed + er.completed, archived: ph.deadLettered + mg.deadLettered + er.deadLettered},
 		attempts: outcomes(ps...), lost: ph.lost + mg.lost + er.lost, repeats: ph.repeats + mg.repeats + er.repeats,
 		inFlight: inFlight, recovery: recovery,
-		extra: fmt.Sprintf("| photo %v | merge %v applied_once=%d | erase %v needs_review=%d | dropped_replies=%d active_before_kills=[%s] dead_letter_reasons=%v",
-			ph, mg, appliedOnce, er, reviews, dropped, strings.Join(atKills, " "), reasons)}
+		extra: fmt.Sprintf("| photo %v | merge %v applied_once=%d | erase %v needs_review=%d | reruns_after_recorded=%d dropped_replies=%d active_before_kills=[%s] dead_letter_reasons=%v",
+			ph, mg, appliedOnce, er, reviews, len(reruns), dropped, strings.Join(atKills, " "), reasons)}
 	rep.print()
 	if rep.lost != 0 {
 		t.Errorf("%d lost (photos %d, merges %d, erasures %d)", rep.lost, ph.lost, mg.lost, er.lost)
