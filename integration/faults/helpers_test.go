@@ -72,10 +72,15 @@ func (r *aofRedis) Start() {
 	go func() { _ = r.cmd.Wait(); close(r.done) }()
 	c := redis.NewClient(&redis.Options{Addr: r.Addr(), MaxRetries: -1})
 	defer c.Close()
+	// The server that answers must be this one: with scenarios side by
+	// side, a port another one took in the meantime would otherwise give
+	// two scenarios one Redis.
+	pid := fmt.Sprintf("process_id:%d\r\n", r.cmd.Process.Pid)
 	testutil.Eventually(r.t, 20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		return c.Ping(ctx).Err() == nil
+		info, err := c.Info(ctx, "server").Result()
+		return err == nil && strings.Contains(info, pid)
 	}, "redis-server on %s not answering: %s", r.Addr(), testutil.Later(func() any { return r.out.String() }))
 }
 
