@@ -4,15 +4,29 @@ import (
 	"flag"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 )
 
-// scenariosAtOnce is how many scenarios run at once: all of them. Each runs
-// on a Redis, simulators, ports, directories or a compose project of its own
-// (t.Parallel), and spends most of its time waiting — for asynq's recoverer,
-// for a fault to last its time — not computing, so even two cores overlap
-// those waits.
+// scenariosAtOnce is how many scenarios run at once: all those that call
+// t.Parallel, after the rest. Each runs on a Redis, simulators, ports,
+// directories or a compose project of its own, and spends most of its time
+// waiting — for asynq's recoverer, for a fault to last its time — not
+// computing, so even two cores overlap those waits.
 const scenariosAtOnce = 8
+
+var composeMu sync.Mutex
+
+// composeOneAtATime keeps the compose scenarios from running at the same
+// time as each other, for the rest of t. Docker's embedded DNS answers
+// slowly while another project's networks are connected and disconnected
+// (netsplit), and a sentinel that cannot resolve the dead primary's name
+// stalls; the sentinels then take each other for down and never elect a
+// leader to fail over (seen once: no failover within 45 s).
+func composeOneAtATime(t *testing.T) {
+	composeMu.Lock()
+	t.Cleanup(composeMu.Unlock)
+}
 
 func TestMain(m *testing.M) {
 	flag.Parse()

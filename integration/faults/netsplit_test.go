@@ -44,7 +44,8 @@ func netsplitDocker(t *testing.T, args ...string) string {
 // keep arriving; once it is reconnected it takes them all, in the same
 // process (no restart), none lost and none run twice.
 func TestNetsplitWorkerRecovers(t *testing.T) {
-	t.Parallel() // a compose project of its own, on free ports (main_test.go)
+	t.Parallel() // beside the host scenarios, not the other compose one (main_test.go)
+	composeOneAtATime(t)
 	for _, img := range []string{harness.ImageLifecycle, harness.ImageRedis} {
 		harness.RequireImage(t, img)
 	}

@@ -162,7 +162,8 @@ func sentinelStatus(api, id string) string {
 // killed; the sentinels promote the replica, and the next ones complete
 // without restarting any lifecycle process.
 func TestSentinelFailover(t *testing.T) {
-	t.Parallel() // a compose project of its own, on free ports (main_test.go)
+	t.Parallel() // beside the host scenarios, not the other compose one (main_test.go)
+	composeOneAtATime(t)
 	for _, img := range []string{harness.ImageLifecycle, harness.ImageRedis, "lifecycle-sentinel:dev"} {
 		harness.RequireImage(t, img)
 	}
