@@ -18,11 +18,9 @@ const scenariosAtOnce = 8
 var composeMu sync.Mutex
 
 // composeOneAtATime keeps the compose scenarios from running at the same
-// time as each other, for the rest of t. Docker's embedded DNS answers
-// slowly while another project's networks are connected and disconnected
-// (netsplit), and a sentinel that cannot resolve the dead primary's name
-// stalls; the sentinels then take each other for down and never elect a
-// leader to fail over (seen once: no failover within 45 s).
+// time as each other, for the rest of t: both load dockerd, and once, side
+// by side, the sentinels never failed over (they could not resolve the dead
+// primary's name in time: compose.sentinel.yaml now bounds that lookup).
 func composeOneAtATime(t *testing.T) {
 	composeMu.Lock()
 	t.Cleanup(composeMu.Unlock)
