@@ -72,10 +72,15 @@ func (r *aofRedis) Start() {
 	go func() { _ = r.cmd.Wait(); close(r.done) }()
 	c := redis.NewClient(&redis.Options{Addr: r.Addr(), MaxRetries: -1})
 	defer c.Close()
+	// The server that answers must be this one: with scenarios side by
+	// side, a port another one took in the meantime would otherwise give
+	// two scenarios one Redis.
+	pid := fmt.Sprintf("process_id:%d\r\n", r.cmd.Process.Pid)
 	testutil.Eventually(r.t, 20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		return c.Ping(ctx).Err() == nil
+		info, err := c.Info(ctx, "server").Result()
+		return err == nil && strings.Contains(info, pid)
 	}, "redis-server on %s not answering: %s", r.Addr(), testutil.Later(func() any { return r.out.String() }))
 }
 
@@ -181,6 +186,35 @@ func outcomes(ps ...*harness.Process) map[string]int {
 	return n
 }
 
+// rerunsAfterDone counts, per task id, the handler runs beyond the first
+// that ended succeeded or already_gone: each such run started after the
+// task's completion was recorded (Completions writes the record before the
+// outcome line) and reached the upstream again, which a recorded completion
+// must prevent (it answers already_completed instead).
+func rerunsAfterDone(ps ...*harness.Process) map[string]int {
+	runs := map[string]int{}
+	for _, p := range ps {
+		sc := bufio.NewScanner(strings.NewReader(p.Output()))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var l struct {
+				TaskID  string `json:"task_id"`
+				Outcome string `json:"outcome"`
+			}
+			if json.Unmarshal(sc.Bytes(), &l) == nil && (l.Outcome == "succeeded" || l.Outcome == "already_gone") {
+				runs[l.TaskID]++
+			}
+		}
+	}
+	extra := map[string]int{}
+	for id, n := range runs {
+		if n > 1 {
+			extra[id] = n - 1
+		}
+	}
+	return extra
+}
+
 // report is a scenario's one line.
 type report struct {
 	name     string
@@ -237,5 +271,3 @@ func photosLeft(set *sim.Set, jobs []tasks.PhotoDeletePayload) int {
 	}
 	return n
 }
-
-func itoa(n int) string { return fmt.Sprint(n) }

@@ -19,6 +19,7 @@ import (
 // dead-lettered the same way, with file and line: handlers.TestOutcomes;
 // the real handlers offer no payload that panics.)
 func TestPoisonPayloads(t *testing.T) {
+	t.Parallel() // processes of this machine only (main_test.go)
 	r := startAOFRedis(t)
 	set := harness.StartSimulators(t)
 	dir := t.TempDir()

@@ -18,6 +18,7 @@ import (
 // completion, and asynq's re-run of one it failed to record is answered from
 // that record (handlers.Completions).
 func TestRedisKilledAndRestartedFromAOF(t *testing.T) {
+	t.Parallel() // processes of this machine only (main_test.go)
 	const n, outage = 600, 5 * time.Second
 	r := startAOFRedis(t)
 	set := harness.StartSimulators(t)
@@ -41,6 +42,13 @@ func TestRedisKilledAndRestartedFromAOF(t *testing.T) {
 	time.Sleep(outage)
 	r.Start()
 	restarted := time.Now()
+	// A worker that joins now, as an autoscaler would add one: asynq's
+	// recoverer runs in each worker at its start and then every minute, and
+	// the tasks whose completion the outage kept from Redis can be taken
+	// back only a minute after the kill (their 30 s lease, then 30 s for
+	// clock skew). The first workers' next tick may come up to a minute
+	// after that; this one's comes a minute after the restart.
+	ps = append(ps, startWorker(t, r.URL(), dir, set, "LIFECYCLE_CONCURRENCY=10"))
 	var recovery time.Duration
 	for recovery == 0 && time.Since(restarted) < 2*time.Minute {
 		if s, err := stateOf(in, tasks.QueuePhoto); err == nil && s.done > before.done {

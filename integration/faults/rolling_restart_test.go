@@ -23,6 +23,7 @@ import (
 // a user. The erasure must finish with one receipt whose counts match what
 // the simulators and the store hold, and nothing of the user left.
 func TestRollingRestartDuringErasure(t *testing.T) {
+	t.Parallel() // processes of this machine only (main_test.go)
 	const photos, guestPhotos, objects, requestID = 1000, 20, 200, "gdpr-roll-1"
 	const user, guest, bpmUser = "u-roll", "g-roll", "roll.user"
 	ctx := context.Background()
@@ -43,7 +44,15 @@ func TestRollingRestartDuringErasure(t *testing.T) {
 		testutil.PutObjects(t, store, fmt.Sprintf("users/%s/photos/%05d.jpg", user, i))
 	}
 	set.Artifi.Faults().Set(simfaults.Config{Latency: 150 * time.Millisecond}) // the restarts land midway
-	extra := []string{"LIFECYCLE_RECEIPT_SIGNING_KEY=MC4CAQAwBQYDK2VwBCIEIL4jbNy+MLgI+6rtamHjZUWDkRLV43Z2F5aJLEf7HxJR", "LIFECYCLE_SHUTDOWN_TIMEOUT=4s"}
+	// A stopping worker lets running handlers finish for its shutdown
+	// timeout less 2.5 s, then cancels them: the calls then in flight count
+	// as a kill's (scenario 1), and one the simulator applied may be
+	// repeated (1 to 3 photos so, on a loaded machine, with a 4 s timeout
+	// and 10 s slices). A deployment's timeout (25 s) outlasts a slice
+	// (10 s): each slice stops taking steps and ends at its checkpoint
+	// within the grace. Here too: 3.5 s of grace, 1 s slices.
+	extra := []string{"LIFECYCLE_RECEIPT_SIGNING_KEY=MC4CAQAwBQYDK2VwBCIEIL4jbNy+MLgI+6rtamHjZUWDkRLV43Z2F5aJLEf7HxJR",
+		"LIFECYCLE_SHUTDOWN_TIMEOUT=6s", "LIFECYCLE_ERASURE_SLICE_BUDGET=1s"}
 	ws := startWorkers(t, 3, r.URL(), dir, set, extra...)
 	all := append([]*harness.Process(nil), ws...)
 

@@ -162,6 +162,8 @@ func sentinelStatus(api, id string) string {
 // killed; the sentinels promote the replica, and the next ones complete
 // without restarting any lifecycle process.
 func TestSentinelFailover(t *testing.T) {
+	t.Parallel() // beside the host scenarios, not the other compose one (main_test.go)
+	composeOneAtATime(t)
 	for _, img := range []string{harness.ImageLifecycle, harness.ImageRedis, "lifecycle-sentinel:dev"} {
 		harness.RequireImage(t, img)
 	}
@@ -253,7 +255,7 @@ func TestSentinelFailover(t *testing.T) {
 	lost := len(ids) - statuses["done"] - statuses["failed"] - statuses["needs_review"]
 	t.Logf("sentinel failover: in %d erasures + 2 photo deletions; out erasures %v, task outcomes %v; lost %d; repeated %d; recovery %v (kill to the last erasure done)",
 		len(ids), statuses, outcomes, lost, repeated, recovery.Round(100*time.Millisecond))
-	fmt.Printf("FAULT sentinel-failover: in=%d out=%v outcomes=%v lost=%d repeated=%d recovery=%v\n",
+	fmt.Printf("fault 3 sentinel failover: in=%d out=%v outcomes=%v lost=%d repeated=%d recovery=%v\n",
 		len(ids)+2, statuses, outcomes, lost, repeated, recovery.Round(100*time.Millisecond))
 	if lost != 0 || len(wrong) != 0 {
 		t.Errorf("erasures by status %v, %d lost; wrong status:\n%s", statuses, lost, strings.Join(wrong, "\n"))

@@ -27,6 +27,7 @@ const storageDeniedFor = 20 * time.Second
 // dead-lettered, the workers must raise the alert, and everything must
 // complete after the fault clears.
 func TestStoragePermissionDenied(t *testing.T) {
+	t.Parallel() // processes of this machine only (main_test.go)
 	if _, err := exec.LookPath("chattr"); err != nil {
 		t.Fatal("chattr missing (e2fsprogs): the scenario cannot deny the store")
 	}

@@ -22,6 +22,7 @@ const stormFor = 20 * time.Second
 // once than its limit, no deletion may be applied twice, and Zoho tokens
 // must be refreshed at most 10 times (Zoho's limit: 10 per 10 minutes).
 func TestUpstreamStorms(t *testing.T) {
+	t.Parallel() // processes of this machine only (main_test.go)
 	const artifiLimit, biginLimit, bpmLimit = 4, 3, 3
 	r := startAOFRedis(t)
 	set := harness.StartSimulators(t)

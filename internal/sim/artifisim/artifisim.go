@@ -67,7 +67,11 @@ type Server struct {
 	users       map[string]*user
 	nextPhoto   int
 	deleteCount map[string]int // DeleteUserPhoto requests per photo id that reached the logic
+	deleteLost  map[string]int // of those, the ones whose reply the fault injector dropped
 	merges      int
+	mergeCalls  map[string]int // UpdateUserId requests per old user id that reached the logic
+	mergeLost   map[string]int // of those, the ones whose reply the fault injector dropped
+	mergedFrom  map[string]int // UpdateUserId calls applied, per old user id
 
 	http simserver.Server
 }
@@ -80,6 +84,10 @@ func New(opts Options) *Server {
 		users:       map[string]*user{},
 		nextPhoto:   100001,
 		deleteCount: map[string]int{},
+		deleteLost:  map[string]int{},
+		mergeCalls:  map[string]int{},
+		mergeLost:   map[string]int{},
+		mergedFrom:  map[string]int{},
 	}
 }
 
@@ -220,6 +228,24 @@ func (s *Server) DoubleDeletes() int {
 		}
 	}
 	return n
+}
+
+// DeleteLost is how many of photoID's DeleteCount requests had their reply
+// dropped by the fault injector: repeats a client must make.
+func (s *Server) DeleteLost(photoID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deleteLost[photoID]
+}
+
+// MergeCalls is how many UpdateUserId requests for oldUserID reached the
+// simulator's logic, applied or answered 232; lost is how many of them had
+// their reply dropped by the fault injector; applied is how many moved the
+// old user's data (a second one cannot: the old user is gone).
+func (s *Server) MergeCalls(oldUserID string) (calls, lost, applied int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mergeCalls[oldUserID], s.mergeLost[oldUserID], s.mergedFrom[oldUserID]
 }
 
 // Merges is how many UpdateUserId calls were applied.
@@ -383,14 +409,14 @@ func (s *Server) deletePhotoV3(w http.ResponseWriter, r *http.Request) {
 	if !s.authorize(w, q["websiteid"], q["webapiclientkey"]) {
 		return
 	}
-	s.deletePhoto(w, q, artifi.BodyDeletePhotoV3Success)
+	s.deletePhoto(w, r, q, artifi.BodyDeletePhotoV3Success)
 }
 
 func (s *Server) deletePhotoV4(w http.ResponseWriter, r *http.Request) {
 	if !s.authorize(w, r.Header.Get("websiteId"), r.Header.Get("webApiClientKey")) {
 		return
 	}
-	s.deletePhoto(w, params(r), artifi.BodyDeletePhotoV4Success)
+	s.deletePhoto(w, r, params(r), artifi.BodyDeletePhotoV4Success)
 }
 
 // Lying modes (faults.Config.Lies): well-formed answers that are wrong.
@@ -426,7 +452,7 @@ func (s *Server) lie(w http.ResponseWriter, userID string) bool {
 	return false
 }
 
-func (s *Server) deletePhoto(w http.ResponseWriter, q map[string]string, success string) {
+func (s *Server) deletePhoto(w http.ResponseWriter, r *http.Request, q map[string]string, success string) {
 	if s.missing(w, q, []string{"userId"}, "227", "Invalid user id.") ||
 		s.missing(w, q, []string{"photoId"}, "327", "Invalid Photo Id") {
 		return
@@ -441,6 +467,9 @@ func (s *Server) deletePhoto(w http.ResponseWriter, q map[string]string, success
 	}
 	s.mu.Lock()
 	s.deleteCount[photoID]++
+	if faults.Dropped(r.Context()) {
+		s.deleteLost[photoID]++
+	}
 	u := s.users[userID]
 	found := false
 	if u != nil {
@@ -581,6 +610,10 @@ func (s *Server) updateUserID(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.mergeCalls[oldID]++
+	if faults.Dropped(r.Context()) {
+		s.mergeLost[oldID]++
+	}
 	old := s.users[oldID]
 	if old != nil && oldID != newID {
 		nu := s.userLocked(newID)
@@ -589,6 +622,7 @@ func (s *Server) updateUserID(w http.ResponseWriter, r *http.Request) {
 		nu.cart += old.cart
 		delete(s.users, oldID)
 		s.merges++
+		s.mergedFrom[oldID]++
 	}
 	s.mu.Unlock()
 	if old == nil {

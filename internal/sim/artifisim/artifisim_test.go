@@ -72,3 +72,39 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("POST UpdateUserId: %d, want 405", resp3.StatusCode)
 	}
 }
+
+// TestCallCountsTellLostReplies: the per-item counters the fault suite
+// checks repeats against count a call whose reply was dropped as a call and
+// as lost, and an UpdateUserId as applied only once per old id.
+func TestCallCountsTellLostReplies(t *testing.T) {
+	s := New(Options{WebsiteID: 1, ClientKey: "k", Faults: faults.Config{DropReplyRate: 1}})
+	url, err := s.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	photo := s.AddPhotos("u1", 1)[0]
+	s.AddPhotos("g1", 1)
+	call := func(method, path string) {
+		req, _ := http.NewRequest(method, url+path, nil)
+		req.Header.Set("websiteId", "1")
+		req.Header.Set("webApiClientKey", "k")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	del := "/api/4/UploadImage/DeleteUserPhoto?userId=u1&photoId=" + photo
+	merge := "/api/4/User/UpdateUserId?oldUserId=g1&newUserId=u1&isGuest=true"
+	call(http.MethodGet, del)
+	call(http.MethodPut, merge)
+	s.Faults().Set(faults.Config{})
+	call(http.MethodGet, del)
+	call(http.MethodPut, merge)
+
+	if c, l := s.DeleteCount(photo), s.DeleteLost(photo); c != 2 || l != 1 {
+		t.Errorf("delete: %d calls, %d lost; want 2, 1", c, l)
+	}
+	if c, l, a := s.MergeCalls("g1"); c != 2 || l != 1 || a != 1 {
+		t.Errorf("merge: %d calls, %d lost, %d applied; want 2, 1, 1", c, l, a)
+	}
+}

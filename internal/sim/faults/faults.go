@@ -274,13 +274,23 @@ func (i *Injector) Wrap(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		h.ServeHTTP(discard{header: http.Header{}}, r)
+		h.ServeHTTP(discard{header: http.Header{}}, r.WithContext(context.WithValue(r.Context(), droppedKey{}, true)))
 		// Counted before the connection is cut: a client that has seen the
 		// cut must see it in Stats too.
 		left = true
 		i.leave(true)
 		abort(w)
 	})
+}
+
+type droppedKey struct{}
+
+// Dropped reports whether the request of ctx (a handler's r.Context()) is
+// one whose reply the injector will lose: a simulator counting calls per
+// item tells the repeats a lost reply explains from those it does not.
+func Dropped(ctx context.Context) bool {
+	d, _ := ctx.Value(droppedKey{}).(bool)
+	return d
 }
 
 func (i *Injector) throttle(w http.ResponseWriter, cfg Config, k Kind) {
