@@ -98,7 +98,7 @@ test-integration: images chromium
 ## kills, upstream storms, poison tasks... against real processes and
 ## containers; each scenario prints one line starting "fault "
 test-faults: redis-server images
-	@echo "test-faults: each scenario a minute or two; one 'fault <scenario>: ...' line each"
+	@echo "test-faults: eight scenarios side by side, 1.5 to 3 minutes; one 'fault <scenario>: ...' line each"
 	@log=$$(mktemp); trap 'rm -f $$log' EXIT; \
 	$(GO) test -count=1 -timeout 20m -v ./integration/faults/ 2>&1 | tee $$log; \
 	[ $${PIPESTATUS[0]} -eq 0 ] || $(call failures,$$log)
