@@ -18,7 +18,6 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/metrics"
 	"github.com/lifecycle-worker/lifecycle/internal/sim"
 	"github.com/lifecycle-worker/lifecycle/internal/sim/faults"
-	"github.com/lifecycle-worker/lifecycle/internal/storage"
 	"github.com/lifecycle-worker/lifecycle/internal/testutil"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
@@ -110,10 +109,7 @@ func TestBucketRemovedUnderWorker(t *testing.T) {
 	redis := harness.StartRedis(t, nil)
 	s3 := harness.StartS3(t)
 	p, addr := s3Worker(t, redis, s3, nil)
-	store, err := storage.Open(ctx, s3.URL(), storage.Credentials{AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := s3.Open(t, s3.Bucket)
 	client := tasks.NewClient(redis.Opt())
 	defer client.Close()
 	inspector := asynq.NewInspector(redis.Opt())
@@ -206,10 +202,7 @@ func TestPausedS3LeavesSlotsToOtherWork(t *testing.T) {
 	// Each Artifi call takes 200 ms: a deletion's rate is then set by the
 	// slots free to run it, not by the CPU the test shares.
 	set.Artifi.Faults().Set(faults.Config{Latency: 200 * time.Millisecond})
-	store, err := storage.Open(ctx, s3.URL(), storage.Credentials{AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := s3.Open(t, s3.Bucket)
 
 	var photos []tasks.PhotoDeletePayload
 	client := tasks.NewClient(redis.Opt())

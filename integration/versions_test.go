@@ -325,10 +325,7 @@ func TestQuarantineMoveAndPurgeVersioned(t *testing.T) {
 	ctx := context.Background()
 	s3 := harness.StartS3Versioned(t)
 	bucket := s3.NewVersionedBucket(t, false)
-	store, err := storage.Open(ctx, s3.BucketURL(bucket), storage.Credentials{AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := s3.Open(t, bucket)
 	c := s3.Client()
 	key := "users/u-sw/photos/a.jpg"
 	for _, body := range []string{"one", "two", "three"} {
@@ -368,10 +365,7 @@ func TestSweepPurgeVersioned(t *testing.T) {
 	ctx := context.Background()
 	s3 := harness.StartS3Versioned(t)
 	bucket := s3.NewVersionedBucket(t, false)
-	store, err := storage.Open(ctx, s3.BucketURL(bucket), storage.Credentials{AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := s3.Open(t, bucket)
 	_, rdb := testutil.RealRedis(t)
 	now := time.Now()
 	sw, err := sweep.New(sweep.Params{Store: store, Redis: rdb, Identity: identity.New(rdb), Merges: &merge.Merger{Redis: rdb},

@@ -15,6 +15,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/lifecycle-worker/lifecycle/internal/storage"
 )
 
 // S3Image is the locally built versitygw image (deploy/images/build.sh).
@@ -39,6 +41,16 @@ func (s S3) URL() string { return s.BucketURL(s.Bucket) }
 func (s S3) BucketURL(bucket string) string {
 	q := url.Values{"endpoint": {s.Endpoint}, "secure": {"false"}, "region": {"us-east-1"}}
 	return "s3://" + bucket + "?" + q.Encode()
+}
+
+// Open opens our storage on bucket of this server, as the service would.
+func (s S3) Open(t testing.TB, bucket string) storage.Store {
+	t.Helper()
+	st, err := storage.Open(t.Context(), s.BucketURL(bucket), storage.Credentials{AccessKey: s.AccessKey, SecretKey: s.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // Client is a minio-go client for seeding and inspecting the server.
