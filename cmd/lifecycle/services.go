@@ -65,6 +65,10 @@ type base struct {
 	inspector *asynq.Inspector
 	reg       *metrics.Registry
 	running   *handlers.Running // task handlers in flight
+	// stopping is closed when the worker begins to shut down, before asynq
+	// is told to: handlers that can pause at a checkpoint (erasure slices)
+	// then start no new call.
+	stopping chan struct{}
 	// store is the object store the worker's handlers opened (newMux), for
 	// the API to share: opening it again would read the bucket's
 	// configuration twice. Nil in a process without handlers.
@@ -82,7 +86,7 @@ func openBase(ctx context.Context, cfg *config.Config) (*base, error) {
 		return nil, err
 	}
 	in := asynq.NewInspector(cfg.Redis)
-	return &base{rdb: rdb, ln: ln, inspector: in, reg: metrics.New(in), running: &handlers.Running{}}, nil
+	return &base{rdb: rdb, ln: ln, inspector: in, reg: metrics.New(in), running: &handlers.Running{}, stopping: make(chan struct{})}, nil
 }
 
 func (b *base) Close() {
@@ -280,6 +284,7 @@ func runAsynq(ctx context.Context, p workerParams) error {
 			Gauge: p.base.reg.UnservedTasks, Log: p.log}).Run(ctx)
 	}()
 	<-ctx.Done()
+	close(p.base.stopping)
 	<-unserved
 	p.log.Info().Dur("timeout", p.cfg.ShutdownTimeout).Msg("worker stopping: running tasks may finish, the rest go back to their queues")
 	srv.Shutdown()

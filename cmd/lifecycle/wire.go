@@ -243,7 +243,7 @@ func newMux(ctx context.Context, cfg *config.Config, log zerolog.Logger, b *base
 		Artifi: up.artifi, Bigin: up.bigin, BPM: up.bpm, Objects: store,
 		Aliases: ids.Aliases, Tombstone: ids.SetTombstone,
 		Subjects:   &erasure.Subjects{Identity: ids, RefuseMerged: cfg.Privacy.RefuseMergedID},
-		ReceiptKey: receiptKey, Now: time.Now, Log: log, SliceBudget: cfg.ErasureSliceBudget,
+		ReceiptKey: receiptKey, Now: time.Now, Log: log, SliceBudget: cfg.ErasureSliceBudget, Stopping: b.stopping,
 		AuditFindings: b.reg.ErasureAuditFindings,
 	}
 	erasures.ScheduleAudit = scheduleAudit(rdb, cfg)

@@ -44,15 +44,15 @@ func TestRollingRestartDuringErasure(t *testing.T) {
 		testutil.PutObjects(t, store, fmt.Sprintf("users/%s/photos/%05d.jpg", user, i))
 	}
 	set.Artifi.Faults().Set(simfaults.Config{Latency: 150 * time.Millisecond}) // the restarts land midway
-	// A stopping worker lets running handlers finish for its shutdown
-	// timeout less 2.5 s, then cancels them: the calls then in flight count
-	// as a kill's (scenario 1), and one the simulator applied may be
-	// repeated (1 to 3 photos so, on a loaded machine, with a 4 s timeout
-	// and 10 s slices). A deployment's timeout (25 s) outlasts a slice
-	// (10 s): each slice stops taking steps and ends at its checkpoint
-	// within the grace. Here too: 3.5 s of grace, 1 s slices.
+	// A stopping worker's slice starts no new call and pauses at its
+	// checkpoint (erasure.Executor.Stopping), so the calls in flight finish
+	// within the grace and none is repeated, even with a shutdown timeout
+	// (4 s: 1.5 s of grace) far shorter than a slice (10 s). Before, such a
+	// slice ran on until asynq cancelled it (outcome interrupted, 1 or 2 a
+	// run), cutting its calls in flight as a kill does; on a loaded machine
+	// 1 to 3 photos were then deleted twice.
 	extra := []string{"LIFECYCLE_RECEIPT_SIGNING_KEY=MC4CAQAwBQYDK2VwBCIEIL4jbNy+MLgI+6rtamHjZUWDkRLV43Z2F5aJLEf7HxJR",
-		"LIFECYCLE_SHUTDOWN_TIMEOUT=6s", "LIFECYCLE_ERASURE_SLICE_BUDGET=1s"}
+		"LIFECYCLE_SHUTDOWN_TIMEOUT=4s", "LIFECYCLE_ERASURE_SLICE_BUDGET=10s"}
 	ws := startWorkers(t, 3, r.URL(), dir, set, extra...)
 	all := append([]*harness.Process(nil), ws...)
 

@@ -247,6 +247,47 @@ func TestEraseEverythingAndSignReceipt(t *testing.T) {
 	}
 }
 
+// TestStoppingWorkerPausesAtTheCheckpoint: when the worker begins to shut
+// down, a slice starts no new call, lets the calls in flight finish and
+// pauses; the next slice repeats none of them.
+func TestStoppingWorkerPausesAtTheCheckpoint(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	stopping := make(chan struct{})
+	b.ex.Stopping = stopping
+	var once sync.Once
+	b.artifi.onDel = func(n int) {
+		if n == 5 {
+			once.Do(func() { close(stopping) })
+		}
+	}
+	out, err := b.ex.Run(ctx, b.req, 0, time.Now().Add(time.Hour))
+	if err != nil || out != Paused {
+		t.Fatalf("slice of a stopping worker = %v, %v; want paused", out, err)
+	}
+	b.artifi.mu.Lock()
+	before := b.artifi.total
+	b.artifi.mu.Unlock()
+	// 35 photos; after the 5th, only the calls already running may end.
+	inFlight := max(b.ex.Limits[SystemArtifi], LimitsDefault[SystemArtifi], 1)
+	if limit := 5 + inFlight; before > limit {
+		t.Errorf("%d photo deletions by the stopping slice, want at most %d", before, limit)
+	}
+
+	b.ex.Stopping, b.artifi.onDel = nil, nil
+	if out, err := b.ex.Run(ctx, b.req, 1, time.Now().Add(time.Hour)); err != nil || out != Finished {
+		t.Fatalf("next slice = %v, %v; want finished", out, err)
+	}
+	for p, n := range b.artifi.deletes {
+		if n != 1 {
+			t.Errorf("photo %s deleted %d times", p, n)
+		}
+	}
+	if r, _ := b.receipt(t); !cmp.Equal(wantSystems, r.Systems) {
+		t.Errorf("receipt systems (-want +got):\n%s", cmp.Diff(wantSystems, r.Systems))
+	}
+}
+
 // TestResumeNeverRepeatsACheckpointedStep: a slice whose budget runs out
 // midway is followed by another; every photo is deleted once.
 func TestResumeNeverRepeatsACheckpointedStep(t *testing.T) {

@@ -78,6 +78,12 @@ type Executor struct {
 	// SliceBudget and Watchdog pace the slices; zero takes the defaults.
 	SliceBudget time.Duration
 	Watchdog    time.Duration
+	// Stopping is closed when the worker begins to shut down. A slice then
+	// starts no new call and pauses at its checkpoint as if its budget were
+	// spent, so the calls in flight finish rather than being cancelled at
+	// the shutdown timeout, which would leave an upstream having applied a
+	// delete we never recorded (repeated by the next slice). Nil: never.
+	Stopping <-chan struct{}
 
 	Artifi  Artifi // nil: not configured
 	Bigin   Bigin
@@ -412,7 +418,7 @@ func (e *Executor) execute(ctx context.Context, r Request, plan Plan, deadline t
 		if len(pending) == 0 {
 			return execResult{permanent: sortedKeys(permanent)}, nil
 		}
-		if !e.now().Before(deadline) {
+		if e.spent(deadline) {
 			return execResult{paused: true, left: len(pending)}, nil
 		}
 		pass := e.pass(ctx, r, pending, deadline)
@@ -488,7 +494,7 @@ func (e *Executor) pass(ctx context.Context, r Request, pending []Step, deadline
 			var g errgroup.Group
 			g.SetLimit(cmp.Or(e.Limits[system], LimitsDefault[system], 1))
 			for _, s := range steps {
-				if ctx.Err() != nil || !e.now().Before(deadline) {
+				if ctx.Err() != nil || e.spent(deadline) {
 					break
 				}
 				g.Go(func() error {
@@ -502,6 +508,17 @@ func (e *Executor) pass(ctx context.Context, r Request, pending []Step, deadline
 	}
 	_ = systems.Wait()
 	return res
+}
+
+// spent reports whether the slice must take no new step: its deadline has
+// passed, or the worker is stopping.
+func (e *Executor) spent(deadline time.Time) bool {
+	select {
+	case <-e.Stopping:
+		return true
+	default:
+		return !e.now().Before(deadline)
+	}
 }
 
 // errPaused stops a long step (a storage prefix) at the slice's deadline; its
@@ -639,7 +656,7 @@ func (e *Executor) deletePrefix(ctx context.Context, r Request, prefix string, d
 		cursor = keys[len(keys)-1]
 	}
 	for {
-		if !e.now().Before(deadline) {
+		if e.spent(deadline) {
 			return StepResult{}, errPaused
 		}
 		var batch []string
