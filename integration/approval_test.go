@@ -108,20 +108,7 @@ func TestFourEyesAndWebhook(t *testing.T) {
 	t.Logf("done %v after approval", time.Since(start).Round(time.Millisecond))
 
 	// The audit trail, through the CLI, on dev's Redis.
-	cli := exec.Command(harness.Binary(t), "audit", "list", "--json")
-	cli.Env = append(os.Environ(), "LIFECYCLE_REDIS_URL="+devRedisURL(t, dev))
-	out, err := cli.Output()
-	if err != nil {
-		t.Fatalf("lifecycle audit list: %v\n%s", err, out)
-	}
-	var entries []audit.Entry
-	if err := json.Unmarshal(out, &entries); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	var trail []string
-	for _, e := range entries {
-		trail = append(trail, e.Who+" "+e.Action+" "+e.Subject)
-	}
+	trail := auditTrail(t, devRedisURL(t, dev))
 	if diff := cmp.Diff([]string{"privacy-alice erasure.file gdpr-4e-1", "privacy-bob erasure.approve gdpr-4e-1"}, trail); diff != "" {
 		t.Errorf("lifecycle audit list (-want +got):\n%s", diff)
 	}
@@ -147,6 +134,27 @@ func TestFourEyesAndWebhook(t *testing.T) {
 	if diff := cmp.Diff([]string{"erasure.done gdpr-4e-1"}, accepted); diff != "" || attempts != 3 || len(refused) > 0 {
 		t.Errorf("webhook: %d attempts, refused %v, accepted (-want +got):\n%s", attempts, refused, diff)
 	}
+}
+
+// auditTrail is the audit trail on the Redis at redisURL, as `lifecycle
+// audit list` prints it: "who action subject" per entry.
+func auditTrail(t *testing.T, redisURL string) []string {
+	t.Helper()
+	cli := exec.Command(harness.Binary(t), "audit", "list", "--json")
+	cli.Env = append(os.Environ(), "LIFECYCLE_REDIS_URL="+redisURL)
+	out, err := cli.Output()
+	if err != nil {
+		t.Fatalf("lifecycle audit list: %v\n%s", err, out)
+	}
+	var entries []audit.Entry
+	if err := json.Unmarshal(out, &entries); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var trail []string
+	for _, e := range entries {
+		trail = append(trail, e.Who+" "+e.Action+" "+e.Subject)
+	}
+	return trail
 }
 
 // devRedisURL reads dev's Redis URL from the dev.env it writes.

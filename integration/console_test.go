@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/lifecycle-worker/lifecycle/integration/harness"
 	"github.com/lifecycle-worker/lifecycle/internal/apitoken"
-	"github.com/lifecycle-worker/lifecycle/internal/audit"
 )
 
 // TestConsoleInBrowser uses the console as people would, in Debian's
@@ -255,20 +253,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if ti, err := in.GetTaskInfo("console-test", info.ID); err != nil || ti.State != asynq.TaskStatePending {
 		t.Errorf("the retried task: %v %v, want pending", ti, err)
 	}
-	cli := exec.Command(harness.Binary(t), "audit", "list", "--json")
-	cli.Env = append(os.Environ(), "LIFECYCLE_REDIS_URL="+redisURL)
-	out, err := cli.Output()
-	if err != nil {
-		t.Fatalf("lifecycle audit list: %v\n%s", err, out)
-	}
-	var entries []audit.Entry
-	if err := json.Unmarshal(out, &entries); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	var trail []string
-	for _, e := range entries {
-		trail = append(trail, e.Who+" "+e.Action+" "+e.Subject)
-	}
+	trail := auditTrail(t, redisURL)
 	for _, want := range []string{"privacy-alice erasure.file gdpr-console-1", "privacy-bob erasure.approve gdpr-console-1", "ops deadletter.retry console-test/" + info.ID} {
 		if !strings.Contains(strings.Join(trail, "\n"), want) {
 			t.Errorf("lifecycle audit list lacks %q:\n%s", want, strings.Join(trail, "\n"))
