@@ -1,12 +1,13 @@
 package deadletter
 
 import (
-	"errors"
 	"fmt"
 	"iter"
 	"slices"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/lifecycle-worker/lifecycle/internal/tasklist"
 )
 
 // Letters finds dead letters for a person (`lifecycle dlq`): every one of
@@ -76,27 +77,8 @@ func (l Letters) Find(id, queue string) (*asynq.TaskInfo, error) {
 	return nil, fmt.Errorf("no dead letter with id %q", id)
 }
 
-// archived yields the dead letters of queue a page at a time. A queue asynq
-// does not know holds none.
+// archived yields the dead letters of queue. A queue asynq does not know
+// holds none.
 func archived(in lister, queue string) iter.Seq2[*asynq.TaskInfo, error] {
-	return func(yield func(*asynq.TaskInfo, error) bool) {
-		for page := 1; ; page++ {
-			infos, err := in.ListArchivedTasks(queue, asynq.PageSize(pageSize), asynq.Page(page))
-			if errors.Is(err, asynq.ErrQueueNotFound) {
-				return
-			}
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, t := range infos {
-				if !yield(t, nil) {
-					return
-				}
-			}
-			if len(infos) < pageSize {
-				return
-			}
-		}
-	}
+	return tasklist.All(in.ListArchivedTasks, queue, pageSize)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/lifecycle-worker/lifecycle/internal/erasure"
 	"github.com/lifecycle-worker/lifecycle/internal/mentions"
 	"github.com/lifecycle-worker/lifecycle/internal/rkeys"
+	"github.com/lifecycle-worker/lifecycle/internal/tasklist"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -89,7 +90,7 @@ func (c *Copies) find(ctx context.Context, ids []string) ([]found, error) {
 	}
 	lists := []struct {
 		state string
-		list  func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error)
+		list  tasklist.Func
 	}{
 		{"pending", c.in.ListPendingTasks}, {"scheduled", c.in.ListScheduledTasks}, {"retry", c.in.ListRetryTasks},
 		{"archived", c.in.ListArchivedTasks}, {"completed", c.in.ListCompletedTasks},
@@ -97,24 +98,15 @@ func (c *Copies) find(ctx context.Context, ids []string) ([]found, error) {
 	var out []found
 	for _, q := range queues {
 		for _, l := range lists {
-			for page := 1; ; page++ {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				infos, err := l.list(q, asynq.PageSize(copiesPage), asynq.Page(page))
-				if errors.Is(err, asynq.ErrQueueNotFound) {
-					break
-				}
+			for t, err := range tasklist.All(l.list, q, copiesPage) {
 				if err != nil {
 					return nil, fmt.Errorf("list %s tasks of %s: %w", l.state, q, err)
 				}
-				for _, t := range infos {
-					if t.Type != tasks.TypeUserErase && mentions.Names(t.Payload, ids) {
-						out = append(out, found{queue: q, id: t.ID, state: l.state})
-					}
+				if err := ctx.Err(); err != nil {
+					return nil, err
 				}
-				if len(infos) < copiesPage {
-					break
+				if t.Type != tasks.TypeUserErase && mentions.Names(t.Payload, ids) {
+					out = append(out, found{queue: q, id: t.ID, state: l.state})
 				}
 			}
 		}

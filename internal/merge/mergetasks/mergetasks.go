@@ -6,12 +6,12 @@ package mergetasks
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/lifecycle-worker/lifecycle/internal/sweep"
+	"github.com/lifecycle-worker/lifecycle/internal/tasklist"
 	"github.com/lifecycle-worker/lifecycle/tasks"
 )
 
@@ -39,34 +39,25 @@ func NewQueue(in *asynq.Inspector) *Queue { return &Queue{in: in} }
 // queue read here is short; what is completed is recorded by the merge
 // itself (identity.MergedInto).
 func (q *Queue) Queued(ctx context.Context, guestID string) (bool, error) {
-	lists := []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+	lists := []tasklist.Func{
 		q.in.ListActiveTasks, q.in.ListPendingTasks, q.in.ListRetryTasks, q.in.ListScheduledTasks, q.in.ListArchivedTasks,
 	}
 	for _, list := range lists {
-		for page := 1; ; page++ {
-			if err := ctx.Err(); err != nil {
-				return false, err
-			}
-			infos, err := list(tasks.QueueMerge, asynq.PageSize(pageSize), asynq.Page(page))
-			if errors.Is(err, asynq.ErrQueueNotFound) {
-				return false, nil // nothing was ever enqueued on it
-			}
+		for ti, err := range tasklist.All(list, tasks.QueueMerge, pageSize) {
 			if err != nil {
 				return false, fmt.Errorf("merge queue: %w", err)
 			}
-			for _, ti := range infos {
-				if ti.Type != tasks.TypeUserMerge {
-					continue
-				}
-				var p tasks.UserMergePayload
-				// A payload that does not decode is a dead letter already,
-				// and names no guest we could match.
-				if json.Unmarshal(ti.Payload, &p) == nil && p.GuestID == guestID {
-					return true, nil
-				}
+			if err := ctx.Err(); err != nil {
+				return false, err
 			}
-			if len(infos) < pageSize {
-				break
+			if ti.Type != tasks.TypeUserMerge {
+				continue
+			}
+			var p tasks.UserMergePayload
+			// A payload that does not decode is a dead letter already,
+			// and names no guest we could match.
+			if json.Unmarshal(ti.Payload, &p) == nil && p.GuestID == guestID {
+				return true, nil
 			}
 		}
 	}
