@@ -39,15 +39,26 @@ func (c BucketConfig) Versioned() bool { return c.Versioning != "Off" }
 // Describe returns the bucket configuration of s, and false for a store
 // without one (a file store).
 func Describe(s any) (BucketConfig, bool) {
+	st := s3Of(s)
+	if st == nil {
+		return BucketConfig{}, false
+	}
+	c := st.config
+	c.Bucket = st.bucket
+	return c, true
+}
+
+// s3Of is the S3 store behind s (through its tracing), or nil for another
+// store: what only S3 has (versions, uploads, a bucket's configuration)
+// is asked of it.
+func s3Of(s any) *s3Store {
 	switch st := s.(type) {
 	case *s3Store:
-		c := st.config
-		c.Bucket = st.bucket
-		return c, true
+		return st
 	case traced:
-		return Describe(st.s)
+		return s3Of(st.s)
 	}
-	return BucketConfig{}, false
+	return nil
 }
 
 // readBucketConfig asks the server for the bucket's versioning and object
@@ -309,16 +320,7 @@ func (s *s3Store) deleteAllVersions(ctx context.Context, keys []string) error {
 func Held(ctx context.Context, s interface {
 	Stat(ctx context.Context, key string) (Object, error)
 }, key string) (bool, error) {
-	var st *s3Store
-	switch v := s.(type) {
-	case *s3Store:
-		st = v
-	case traced:
-		if inner, ok := v.s.(*s3Store); ok {
-			st = inner
-		}
-	}
-	if st != nil && st.config.Versioned() {
+	if st := s3Of(s); st != nil && st.config.Versioned() {
 		if err := ValidateKey(key); err != nil {
 			return false, err
 		}
@@ -344,11 +346,8 @@ type Purge struct {
 // unfinished multipart uploads. On a file store (no versions, no uploads)
 // it does nothing. Running it again is safe.
 func PurgePrefix(ctx context.Context, s any, prefix string) (Purge, error) {
-	switch st := s.(type) {
-	case *s3Store:
+	if st := s3Of(s); st != nil {
 		return st.purgePrefix(ctx, prefix)
-	case traced:
-		return PurgePrefix(ctx, st.s, prefix)
 	}
 	return Purge{}, nil
 }
