@@ -181,12 +181,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	// bob approves; the worker erases; the receipt downloads and verifies.
 	signIn("privacy-bob")
 	run("approve", chromedp.Navigate(base+"/console/erasures/gdpr-console-1"), chromedp.WaitVisible(css("#approve-reason")),
-		chromedp.SendKeys(css("#approve-reason"), "identity checked"), chromedp.Click(css(`form[action$="/approve"] button`)), chromedp.WaitVisible(css("#state")))
+		chromedp.SendKeys(css("#approve-reason"), "identity checked"), chromedp.Click(css(`form[action$="/approve"] button`)),
+		// The page after the approval has no approve form. Waiting for
+		// #state instead would return at once (the form's page has it too),
+		// and the next navigation would then abort the approval's own load
+		// (net::ERR_ABORTED).
+		chromedp.WaitNotPresent(css("#approve-reason")), chromedp.WaitVisible(css("#state")))
 	start := time.Now()
 	for {
-		// A fresh navigation, not a reload: a reload right after the
-		// approve form's redirect can be aborted by that redirect's own load
-		// (net::ERR_ABORTED), while a navigation supersedes it.
 		run("reload", chromedp.Navigate(base+"/console/erasures/gdpr-console-1"), chromedp.WaitVisible(css("#state")))
 		state := get("state", chromedp.Text(css("#state")))
 		if state == "done" {
